@@ -1,0 +1,131 @@
+"""Hymy: quick feedback for public social and health care units."""
+
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, request
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config
+from .models import LANGS, db
+
+__version__ = "0.1.0"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+babel = Babel()
+csrf = CSRFProtect()
+login_manager = LoginManager()
+migrate = Migrate()
+
+
+def _resource_dir(name):
+    """Find templates/ or kiosk/: inside the installed package, else beside it in a checkout."""
+    for candidate in (PACKAGE_DIR / name, PACKAGE_DIR.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError(f"Hymy cannot find its {name}/ folder; reinstall the package")
+
+
+def select_locale():
+    """Pick the language: ?lang=, then the browser's preference, then the default."""
+    lang = request.args.get("lang")
+    if lang in LANGS:
+        return lang
+    from flask import current_app
+
+    return request.accept_languages.best_match(LANGS) or current_app.config["HYMY_DEFAULT_LANG"]
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """Make SQLite durable and patient: WAL, synchronous=FULL, a busy timeout, foreign keys."""
+    import sqlite3
+
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    from flask import current_app, has_app_context
+
+    timeout = current_app.config["HYMY_SQLITE_BUSY_TIMEOUT_MS"] if has_app_context() else 10000
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_app(test_config=None):
+    """Create and configure the Hymy application."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(_resource_dir("templates")),
+        static_folder=str(_resource_dir("kiosk")),
+        static_url_path="/static",
+    )
+    app.config.from_mapping(
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_TRANSLATION_DIRECTORIES=str(PACKAGE_DIR / "translations"),
+        BABEL_DEFAULT_LOCALE="fi",
+        JSON_SORT_KEYS=False,
+        # Forms and API bodies are small; anything larger is refused before it is read.
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        HYMY_API_MAX_BODY=16 * 1024,
+    )
+    app.config.from_mapping(config.from_environment(app.instance_path))
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    _check_secret_key(app)
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["HYMY_SESSION_HOURS"])
+    app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config["HYMY_PROXY_HOPS"]:
+        hops = app.config["HYMY_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from . import api, auth, errors, kiosk, manage
+
+    auth.init_login(login_manager)
+    app.register_blueprint(kiosk.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(manage.bp)
+    errors.init_app(app)
+
+    @app.context_processor
+    def inject_globals():
+        from flask_babel import get_locale
+
+        return {"current_lang": str(get_locale()), "langs": LANGS, "hymy_version": __version__}
+
+    return app
+
+
+def _check_secret_key(app):
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config["HYMY_ENV"] in ("development", "testing") or app.testing:
+        app.config["SECRET_KEY"] = "dev-only-not-secret"
+        return
+    raise config.ConfigError(
+        "HYMY_SECRET_KEY (or HYMY_SECRET_KEY_FILE) must be set outside development; "
+        "for a local try-out set HYMY_ENV=development"
+    )

@@ -1,0 +1,210 @@
+"""Validate, redact, deduplicate and store answers: one path for the API, import and staff."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from . import stats
+from .errors import ApiError
+from .models import CHANNELS, LANGS, SCALE_NAMES, Response, Unit, db, utcnow
+from .redact import redact
+
+MAX_COMMENT = 2000
+MAX_FUTURE = timedelta(minutes=10)
+MAX_PAST = timedelta(days=60)
+MAX_SEGMENT_ITEMS = 10
+MAX_SEGMENT_TEXT = 100
+CLIENT_FIELDS = ("id", "unit", "score", "reason", "comment", "segment", "lang", "answered_at")
+
+
+@dataclass
+class Answer:
+    """A validated answer, ready to store or to compare with a stored one."""
+
+    id: str
+    unit: Unit
+    score: int | None
+    reason: str | None
+    comment: str | None
+    segment: dict | None
+    lang: str | None
+    answered_at: datetime
+    sent: frozenset  # the fields the client sent, for replay comparison
+
+
+def parse_uuid(value, field="id"):
+    if not isinstance(value, str):
+        raise ApiError(422, f"{field} must be a UUID string", field)
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ApiError(422, f"{field} is not a valid UUID", field) from None
+    return str(parsed)
+
+
+def parse_time(value, now=None, field="answered_at", check_range=True):
+    """Parse an ISO 8601 time with a zone, within the window offline queues need."""
+    if not isinstance(value, str):
+        raise ApiError(422, f"{field} must be an ISO 8601 string", field)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, f"{field} is not an ISO 8601 date and time", field) from None
+    if parsed.tzinfo is None:
+        raise ApiError(422, f"{field} must include a time zone, such as Z or +02:00", field)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ApiError(422, f"{field} is out of range", field) from None
+    if check_range:
+        now = now or utcnow()
+        if parsed > now + MAX_FUTURE:
+            raise ApiError(422, f"{field} lies more than 10 minutes in the future", field)
+        if parsed < now - MAX_PAST:
+            raise ApiError(422, f"{field} lies more than 60 days in the past", field)
+    return parsed
+
+
+def validate(payload, unit_lookup, now=None, check_time_range=True):
+    """Turn a client payload into an Answer or raise ApiError naming the field."""
+    if not isinstance(payload, dict):
+        raise ApiError(400, "the body must be a JSON object", "body")
+    unknown = sorted(set(payload) - set(CLIENT_FIELDS))
+    if unknown:
+        raise ApiError(422, f"unknown field {unknown[0]!r}", unknown[0])
+    if "id" not in payload:
+        raise ApiError(422, "id is required: a client-generated UUID", "id")
+    answer_id = parse_uuid(payload["id"])
+    unit_code = payload.get("unit")
+    if not isinstance(unit_code, str) or not unit_code:
+        raise ApiError(422, "unit must be a unit code", "unit")
+    unit = unit_lookup(unit_code)
+    if unit is None:
+        raise ApiError(404, f"no unit with code {unit_code!r}", "unit")
+
+    score = payload.get("score")
+    if score is not None:
+        if isinstance(score, bool) or not isinstance(score, int):
+            raise ApiError(422, "score must be a whole number or null", "score")
+        low, high = stats.SCALES[unit.scale].low, stats.SCALES[unit.scale].high
+        if not low <= score <= high:
+            raise ApiError(422, f"score must be from {low} to {high} on this unit's scale", "score")
+
+    reason = payload.get("reason")
+    if reason is not None:
+        if not isinstance(reason, str):
+            raise ApiError(422, "reason must be a reason key", "reason")
+        if reason not in unit.reason_keys():
+            raise ApiError(422, f"reason {reason!r} is not configured for this unit", "reason")
+
+    comment = payload.get("comment")
+    if comment is not None:
+        if not isinstance(comment, str):
+            raise ApiError(422, "comment must be a string", "comment")
+        if len(comment) > MAX_COMMENT:
+            raise ApiError(422, f"comment is longer than {MAX_COMMENT} characters", "comment")
+        if "\x00" in comment:
+            raise ApiError(422, "comment contains a NUL character", "comment")
+        comment = redact(comment.strip()) or None
+
+    segment = validate_segment(payload.get("segment"))
+
+    lang = payload.get("lang")
+    if lang is not None and lang not in LANGS:
+        raise ApiError(422, "lang must be fi, sv or en", "lang")
+
+    if payload.get("answered_at") is None:
+        answered_at = now or utcnow()
+    else:
+        answered_at = parse_time(payload["answered_at"], now, check_range=check_time_range)
+
+    if score is None and comment is None:
+        raise ApiError(422, "an answer needs a score, a comment or both", "score")
+    return Answer(
+        id=answer_id, unit=unit, score=score, reason=reason, comment=comment, segment=segment,
+        lang=lang, answered_at=answered_at,
+        sent=frozenset(k for k in CLIENT_FIELDS if payload.get(k) is not None),
+    )
+
+
+def validate_segment(segment):
+    if segment is None:
+        return None
+    if not isinstance(segment, dict):
+        raise ApiError(422, "segment must be an object of key: value strings", "segment")
+    if len(segment) > MAX_SEGMENT_ITEMS:
+        raise ApiError(422, f"segment has more than {MAX_SEGMENT_ITEMS} entries", "segment")
+    for key, value in segment.items():
+        if not key or len(key) > MAX_SEGMENT_TEXT or any(c in key for c in "=;"):
+            raise ApiError(422, "segment keys must be short and contain no = or ;", "segment")
+        if not isinstance(value, str) or len(value) > MAX_SEGMENT_TEXT or any(c in value for c in "=;"):
+            raise ApiError(422, "segment values must be short strings with no = or ;", "segment")
+    return dict(segment) or None
+
+
+def same_content(stored, answer):
+    """Tell whether a replay matches the stored answer in every field the client sent."""
+    comparisons = {
+        "unit": stored.unit_id == answer.unit.id,
+        "score": stored.score == answer.score,
+        "reason": stored.reason == answer.reason,
+        "comment": stored.comment == answer.comment,
+        "segment": (stored.segment or None) == answer.segment,
+        "lang": stored.lang == answer.lang,
+        "answered_at": stored.answered_at == answer.answered_at,
+    }
+    return all(comparisons[field] for field in answer.sent if field in comparisons)
+
+
+def store(answer, channel, device=None, user=None, flags=""):
+    """Insert the answer once; return ("stored" | "duplicate", row). Raise 409 on a conflicting replay."""
+    assert channel in CHANNELS
+    existing = db.session.get(Response, answer.id)
+    if existing is None:
+        if device is not None and _is_repeat(device, answer):
+            flags = (flags + " repeat").strip()
+        row = Response(
+            id=answer.id, unit_id=answer.unit.id, channel=channel,
+            device_id=device.id if device else None, user_id=user.id if user else None,
+            score=answer.score, scale=answer.unit.scale, reason=answer.reason,
+            comment=answer.comment, segment=answer.segment, lang=answer.lang,
+            answered_at=answer.answered_at, received_at=utcnow(), flags=flags,
+        )
+        db.session.add(row)
+        try:
+            db.session.commit()
+            return "stored", row
+        except IntegrityError:
+            # A concurrent request with the same id won the race: compare with its row.
+            db.session.rollback()
+            existing = db.session.get(Response, answer.id)
+            if existing is None:
+                raise
+    if not same_content(existing, answer):
+        raise ApiError(409, "an answer with this id exists with other content", "id")
+    return "duplicate", existing
+
+
+def _is_repeat(device, answer):
+    """Tell whether the kiosk answered within the unit's repeat window just before."""
+    window = timedelta(seconds=answer.unit.repeat_window_s or 0)
+    if not window:
+        return False
+    previous = db.session.execute(
+        db.select(Response.id)
+        .where(
+            Response.device_id == device.id,
+            Response.answered_at > answer.answered_at - window,
+            Response.answered_at <= answer.answered_at,
+        )
+        .limit(1)
+    ).first()
+    return previous is not None
+
+
+def validate_scale(scale):
+    if scale not in SCALE_NAMES:
+        raise ApiError(422, f"scale must be one of {', '.join(SCALE_NAMES)}", "scale")
+    return scale

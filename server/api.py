@@ -1,0 +1,152 @@
+"""The JSON API: answers from kiosks and phones, device enrolment, the OpenAPI description."""
+
+import time
+from collections import deque
+from threading import Lock
+
+from flask import Blueprint, current_app, jsonify, request
+
+from . import answers
+from .errors import ApiError
+from .models import Device, Unit, db, hash_secret, utcnow
+from .openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def json_body():
+    """Return the request's JSON object, or raise a 4xx that names what is wrong."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "the body must be application/json", "body")
+    length = request.content_length
+    if length is not None and length > current_app.config["HYMY_API_MAX_BODY"]:
+        raise ApiError(413, "the body is too large", "body")
+    data = request.get_data(cache=True)
+    if len(data) > current_app.config["HYMY_API_MAX_BODY"]:
+        raise ApiError(413, "the body is too large", "body")
+    try:
+        payload = request.get_json(silent=False)
+    except Exception:  # werkzeug raises BadRequest or UnicodeDecodeError subclasses
+        raise ApiError(400, "the body is not valid JSON", "body") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "the body must be a JSON object", "body")
+    return payload
+
+
+def bearer_device():
+    """Return the enrolled device named by the Authorization header, None without one."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "Authorization must be 'Bearer <device token>'", "Authorization")
+    device = db.session.execute(
+        db.select(Device).where(Device.token_hash == hash_secret(token.strip()))
+    ).scalar_one_or_none()
+    if device is None or device.revoked_at is not None:
+        raise ApiError(401, "this device token is unknown or revoked: enrol the kiosk again", "Authorization")
+    return device
+
+
+class RateLimiter:
+    """A sliding-window limit per key, in memory; keys are never stored anywhere else."""
+
+    def __init__(self):
+        self.hits = {}
+        self.lock = Lock()
+
+    def allow(self, key, limit, window=60.0):
+        now = time.monotonic()
+        with self.lock:
+            if len(self.hits) > 10000:
+                self.hits = {k: q for k, q in self.hits.items() if q and q[-1] > now - window}
+            queue = self.hits.setdefault(key, deque())
+            while queue and queue[0] <= now - window:
+                queue.popleft()
+            if len(queue) >= limit:
+                return False
+            queue.append(now)
+            return True
+
+
+def anonymous_limiter():
+    """The app's limiter for answers without a device token (one per process, in memory)."""
+    return current_app.extensions.setdefault("hymy_anonymous_limiter", RateLimiter())
+
+
+def lookup_unit(code):
+    return db.session.execute(db.select(Unit).where(Unit.code == code)).scalar_one_or_none()
+
+
+@bp.post("/responses")
+def post_response():
+    """Store one answer, exactly once."""
+    device = bearer_device()
+    payload = json_body()
+    if device is None:
+        # Anonymous web/QR answers are throttled per address, held only in memory.
+        limit = current_app.config["HYMY_ANON_RATE_PER_MINUTE"]
+        if not anonymous_limiter().allow(request.remote_addr or "?", limit):
+            raise ApiError(429, "too many answers from this address; try again in a minute")
+    answer = answers.validate(payload, lookup_unit)
+    if device is not None:
+        if answer.unit.id != device.unit_id:
+            raise ApiError(403, "this device is enrolled for another unit", "unit")
+        device.last_seen_at = utcnow()
+    status, row = answers.store(answer, "kiosk" if device else "qr", device=device)
+    return jsonify({"id": row.id, "status": status}), 201 if status == "stored" else 200
+
+
+@bp.post("/devices/enrol")
+def enrol_device():
+    """Exchange a one-time enrolment code for a device token."""
+    payload = json_body()
+    code = payload.get("code")
+    if not isinstance(code, str) or not code:
+        raise ApiError(422, "code must be the enrolment code from the link", "code")
+    device = db.session.execute(
+        db.select(Device).where(Device.enrol_code_hash == hash_secret(code))
+    ).scalar_one_or_none()
+    if device is None or device.enrol_expires_at is None or device.enrol_expires_at <= utcnow():
+        raise ApiError(401, "this enrolment code is used, expired or unknown", "code")
+    token = device.enrol()
+    device.last_seen_at = utcnow()
+    db.session.commit()
+    return jsonify({"token": token, "unit": device.unit.code}), 201
+
+
+@bp.post("/devices/heartbeat")
+def device_heartbeat():
+    """Record a kiosk's health: app version, queue length, oldest queued answer, last send."""
+    device = bearer_device()
+    if device is None:
+        raise ApiError(401, "a heartbeat needs the device token", "Authorization")
+    payload = json_body()
+    version = payload.get("app_version")
+    if version is not None and (not isinstance(version, str) or len(version) > 40):
+        raise ApiError(422, "app_version must be a short string", "app_version")
+    queued = payload.get("queued", 0)
+    if isinstance(queued, bool) or not isinstance(queued, int) or not 0 <= queued <= 10_000_000:
+        raise ApiError(422, "queued must be a whole number of answers", "queued")
+    times = {}
+    for field in ("oldest_queued_at", "last_sent_at"):
+        value = payload.get(field)
+        times[field] = None if value is None else answers.parse_time(value, field=field, check_range=False)
+    error = payload.get("last_error")
+    if error is not None and not isinstance(error, str):
+        raise ApiError(422, "last_error must be a string", "last_error")
+    device.app_version = version
+    device.queued_count = queued
+    device.oldest_queued_at = times["oldest_queued_at"]
+    device.last_sent_at = times["last_sent_at"] or device.last_sent_at
+    if error:
+        device.last_error = error[:300]
+    device.last_seen_at = utcnow()
+    db.session.commit()
+    return jsonify({"status": "ok", "unit": device.unit.code})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(current_app.config["HYMY_BASE_URL"]))

@@ -1,0 +1,159 @@
+"""The `hymy` command: thin commands over tested functions."""
+
+import json
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from . import create_app, interchange, org, reports, stats
+from .models import ROLES, SCALE_NAMES, Unit, db
+
+
+def fail(message):
+    raise click.ClickException(message)
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False, load_dotenv=False)
+def main():
+    """Hymy: quick feedback for public social and health care units."""
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@with_appcontext
+def serve(host, port, threads):
+    """Serve Hymy with waitress."""
+    import waitress
+
+    base = current_app.config["HYMY_BASE_URL"]
+    click.echo(f"Hymy serving on http://{host}:{port} (links and QR codes use {base})")
+    waitress.serve(current_app._get_current_object(), host=host, port=port, threads=threads, ident="hymy")
+
+
+@main.command("demo")
+@with_appcontext
+def demo():
+    """Seed a demo organisation (idempotent)."""
+    from .demo import seed_demo
+
+    created = seed_demo()
+    click.echo("Demo organisation created." if created else "Demo organisation exists already.")
+
+
+@main.group()
+def units():
+    """Create and list units."""
+
+
+@units.command("add")
+@click.argument("name")
+@click.option("--area", help="The area's name or code; created when it does not exist.")
+@click.option("--scale", type=click.Choice(SCALE_NAMES), default="smiley5", show_default=True)
+@click.option("--lang", type=click.Choice(["fi", "sv", "en"]), default="fi", show_default=True)
+@with_appcontext
+def units_add(name, area, scale, lang):
+    """Add a unit; print its code."""
+    try:
+        unit = org.create_unit(name, area=area, scale=scale, lang=lang)
+    except org.OrgError as exc:
+        fail(str(exc))
+    click.echo(unit.code)
+
+
+@units.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def units_list(as_json):
+    """List every unit."""
+    rows = db.session.execute(db.select(Unit).order_by(Unit.id)).scalars().all()
+    if as_json:
+        click.echo(json.dumps([u.as_json() for u in rows], ensure_ascii=False, indent=2))
+        return
+    for u in rows:
+        click.echo(f"{u.code}\t{u.scale}\t{u.area.name if u.area else '-'}\t{u.names.get(u.default_lang) or u.name}")
+
+
+@main.group()
+def devices():
+    """Enrol kiosk tablets."""
+
+
+@devices.command("add")
+@click.argument("unit_code")
+@click.option("--name", default="", help="A name for the tablet, such as 'Reception'.")
+@with_appcontext
+def devices_add(unit_code, name):
+    """Create a one-time enrolment link (valid 24 h); print it."""
+    try:
+        unit = org.find_unit(unit_code)
+    except org.OrgError as exc:
+        fail(str(exc))
+    _device, link = org.add_device(unit, name)
+    click.echo(link)
+
+
+@main.group()
+def users():
+    """Manage people who sign in."""
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--scope", multiple=True, help="A unit code, or an area's code or name. Repeatable.")
+@click.option("--name", default="")
+@with_appcontext
+def users_add(email, role, scope, name):
+    """Add a user; the password is read from standard input."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = org.add_user(email, role, password, name=name, scope=scope)
+    except org.OrgError as exc:
+        fail(str(exc))
+    click.echo(user.email)
+
+
+@main.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@with_appcontext
+def import_command(file):
+    """Import an interchange CSV; print how many rows were stored."""
+    try:
+        stored = interchange.import_csv(file)
+    except interchange.ImportError_ as exc:
+        fail(str(exc))
+    click.echo(stored)
+
+
+@main.command("export")
+@click.argument("kind", type=click.Choice(["responses", "tally"]))
+@click.option("--unit", "unit_code")
+@click.option("--area")
+@click.option("--from", "first")
+@click.option("--to", "last")
+@click.option("--bucket", type=click.Choice(["day", "week", "month"]), default="day", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def export(kind, unit_code, area, first, last, bucket, fmt, output):
+    """Export answers (interchange CSV) or tallies."""
+    tz = current_app.config["HYMY_TIMEZONE"]
+    try:
+        selected = reports.select_units(unit_code, area)
+        first_day = reports.parse_day(first, "--from")
+        last_day = reports.parse_day(last, "--to")
+    except reports.SelectionError as exc:
+        fail(str(exc))
+    if fmt == "xlsx" and not output:
+        fail("--format xlsx needs -o FILE")
+    if kind == "responses":
+        header = interchange.COLUMNS + interchange.EXTRA_COLUMNS
+        rows = interchange.response_rows(reports.answers_query(selected, first_day, last_day, tz, include_flagged=True))
+    else:
+        header = stats.TALLY_COLUMNS
+        rows = ([r[c] for c in header] for r in reports.tally_table(selected, bucket, first_day, last_day, tz))
+    interchange.write_file(header, rows, output or sys.stdout, fmt)

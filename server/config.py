@@ -1,0 +1,101 @@
+"""Settings read from HYMY_* environment variables, failing loudly on bad values."""
+
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(RuntimeError):
+    """A HYMY_* variable is missing or malformed."""
+
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+def env_str(name, default=None, environ=os.environ):
+    """Return the variable, or the contents of NAME_FILE, or the default."""
+    file_var = f"{name}_FILE"
+    if environ.get(name) and environ.get(file_var):
+        raise ConfigError(f"set {name} or {file_var}, not both")
+    if environ.get(file_var):
+        path = Path(environ[file_var])
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{file_var}: cannot read {path}: {exc.strerror}") from exc
+    value = environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_bool(name, default, environ=os.environ):
+    """Parse a boolean strictly: 1/0, true/false, yes/no, on/off."""
+    value = environ.get(name)
+    if value in (None, ""):
+        return default
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be one of true/false, yes/no, on/off, 1/0; got {value!r}")
+
+
+def env_int(name, default, minimum=None, maximum=None, environ=os.environ):
+    """Parse a whole number strictly, within optional bounds."""
+    value = environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number; got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}; got {number}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}; got {number}")
+    return number
+
+
+def env_timezone(name, default, environ=os.environ):
+    """Parse an IANA time zone name such as Europe/Helsinki."""
+    value = environ.get(name) or default
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name} must be an IANA time zone such as Europe/Helsinki; got {value!r}") from None
+    return value
+
+
+def from_environment(instance_path, environ=os.environ):
+    """Build the configuration mapping from HYMY_* variables."""
+    env = env_str("HYMY_ENV", "production", environ)
+    if env not in ("production", "development", "testing"):
+        raise ConfigError(f"HYMY_ENV must be production, development or testing; got {env!r}")
+    default_db = "sqlite:///" + str(Path(instance_path) / "hymy.sqlite3")
+    base_url = env_str("HYMY_BASE_URL", "http://127.0.0.1:8080", environ).rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"HYMY_BASE_URL must start with http:// or https://; got {base_url!r}")
+    return {
+        "HYMY_ENV": env,
+        "SECRET_KEY": env_str("HYMY_SECRET_KEY", None, environ),
+        "SQLALCHEMY_DATABASE_URI": env_str("HYMY_DATABASE_URL", default_db, environ),
+        "HYMY_BASE_URL": base_url,
+        "HYMY_TIMEZONE": env_timezone("HYMY_TIMEZONE", "Europe/Helsinki", environ),
+        "HYMY_DEFAULT_LANG": _lang(env_str("HYMY_DEFAULT_LANG", "fi", environ)),
+        "HYMY_SQLITE_BUSY_TIMEOUT_MS": env_int("HYMY_SQLITE_BUSY_TIMEOUT_MS", 10000, 0, 600000, environ),
+        "HYMY_ANON_RATE_PER_MINUTE": env_int("HYMY_ANON_RATE_PER_MINUTE", 30, 1, 100000, environ),
+        "HYMY_SESSION_HOURS": env_int("HYMY_SESSION_HOURS", 12, 1, 24 * 30, environ),
+        "HYMY_LOGIN_MAX_FAILURES": env_int("HYMY_LOGIN_MAX_FAILURES", 5, 1, 1000, environ),
+        "HYMY_LOGIN_LOCK_MINUTES": env_int("HYMY_LOGIN_LOCK_MINUTES", 15, 1, 24 * 60, environ),
+        "HYMY_KIOSK_RESET_SECONDS": env_int("HYMY_KIOSK_RESET_SECONDS", 4, 1, 120, environ),
+        "HYMY_KIOSK_IDLE_SECONDS": env_int("HYMY_KIOSK_IDLE_SECONDS", 30, 5, 600, environ),
+        "HYMY_PROXY_HOPS": env_int("HYMY_PROXY_HOPS", 0, 0, 10, environ),
+        "SESSION_COOKIE_SECURE": env_bool("HYMY_SECURE_COOKIES", base_url.startswith("https://"), environ),
+    }
+
+
+def _lang(value):
+    if value not in ("fi", "sv", "en"):
+        raise ConfigError(f"HYMY_DEFAULT_LANG must be fi, sv or en; got {value!r}")
+    return value

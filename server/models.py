@@ -1,0 +1,239 @@
+"""SQLAlchemy 2.0 typed models: areas, units, devices, responses, users."""
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from flask_babel import get_locale
+from flask_login import UserMixin
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Table, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+LANGS = ("fi", "sv", "en")
+SCALE_NAMES = ("smiley5", "smiley4", "nps")
+ROLES = ("admin", "director", "manager", "staff")
+CHANNELS = (
+    "kiosk", "qr", "spoken", "phone", "email", "letter", "complaint", "reminder", "expert", "import",
+)
+DEFAULT_REASONS_POSITIVE = ["staff_attitude", "being_heard", "information", "waiting_time", "facilities"]
+DEFAULT_REASONS_NEGATIVE = ["waiting_time", "staff_attitude", "information", "being_heard", "facilities"]
+# Readable, unambiguous: no 0/o, 1/l/i.
+CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+
+
+def utcnow():
+    return datetime.now(UTC)
+
+
+def new_code(length=10):
+    """Return a short, random, unguessable public code."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def hash_secret(value):
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+class UTCDateTime(TypeDecorator):
+    """Store naive UTC on every backend; hand back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    registry = registry(type_annotation_map={datetime: UTCDateTime, dict: JSON, list: JSON})
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def pick_lang(texts, lang=None):
+    """Return the text for the language, falling back through fi, sv, en."""
+    if not texts:
+        return ""
+    lang = lang or str(get_locale() or "fi")
+    for candidate in (lang, "fi", "sv", "en"):
+        if texts.get(candidate):
+            return texts[candidate]
+    return next(iter(texts.values()), "")
+
+
+class Area(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True, default=new_code)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    units: Mapped[list["Unit"]] = relationship(back_populates="area")
+
+    def as_ref(self):
+        return {"code": self.code, "name": self.name}
+
+
+class Unit(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True, default=new_code)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"), index=True)
+    names: Mapped[dict] = mapped_column(default=dict)
+    questions: Mapped[dict] = mapped_column(default=dict)
+    scale: Mapped[str] = mapped_column(String(16), default="smiley5")
+    default_lang: Mapped[str] = mapped_column(String(2), default="fi")
+    reasons_positive: Mapped[list] = mapped_column(default=lambda: list(DEFAULT_REASONS_POSITIVE))
+    reasons_negative: Mapped[list] = mapped_column(default=lambda: list(DEFAULT_REASONS_NEGATIVE))
+    # {key: {lang: label}} for keys that are not among the default reason keys.
+    reason_labels: Mapped[dict] = mapped_column(default=dict)
+    repeat_window_s: Mapped[int] = mapped_column(default=5)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    area: Mapped[Area | None] = relationship(back_populates="units")
+    devices: Mapped[list["Device"]] = relationship(back_populates="unit", order_by="Device.id")
+
+    @property
+    def name(self):
+        return pick_lang(self.names)
+
+    def question(self, lang=None):
+        return pick_lang(self.questions, lang)
+
+    def reason_keys(self):
+        """Return every reason key a client may send for this unit."""
+        keys = dict.fromkeys(self.reasons_positive + self.reasons_negative + ["other"])
+        return list(keys)
+
+    def as_json(self):
+        return {
+            "code": self.code,
+            "name": self.names.get(self.default_lang) or self.name,
+            "names": self.names,
+            "scale": self.scale,
+            "area": self.area.as_ref() if self.area else None,
+        }
+
+
+class Device(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    enrol_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    enrol_expires_at: Mapped[datetime | None]
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    enrolled_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    app_version: Mapped[str | None] = mapped_column(String(40))
+    queued_count: Mapped[int | None]
+    oldest_queued_at: Mapped[datetime | None]
+    last_sent_at: Mapped[datetime | None]
+    # The last answer the server refused (other than 401/5xx), as the kiosk reported it.
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    unit: Mapped[Unit] = relationship(back_populates="devices")
+
+    ENROL_VALID = timedelta(hours=24)
+
+    def new_enrolment_code(self):
+        """Set and return a fresh one-time enrolment code, valid for 24 hours."""
+        code = secrets.token_urlsafe(16)
+        self.enrol_code_hash = hash_secret(code)
+        self.enrol_expires_at = utcnow() + self.ENROL_VALID
+        return code
+
+    def enrol(self):
+        """Consume the enrolment code and return the new bearer token."""
+        token = secrets.token_urlsafe(32)
+        self.token_hash = hash_secret(token)
+        self.enrol_code_hash = None
+        self.enrol_expires_at = None
+        self.enrolled_at = utcnow()
+        self.revoked_at = None
+        return token
+
+    @property
+    def status(self):
+        if self.revoked_at:
+            return "revoked"
+        if self.token_hash:
+            return "enrolled"
+        if self.enrol_expires_at and self.enrol_expires_at > utcnow():
+            return "pending"
+        return "expired"
+
+
+class Response(db.Model):
+    # The client-generated UUID is the primary key: the idempotency key.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    score: Mapped[int | None]
+    scale: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    comment: Mapped[str | None] = mapped_column(String(2000))
+    segment: Mapped[dict | None]
+    lang: Mapped[str | None] = mapped_column(String(2))
+    answered_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Space-separated flags such as "repeat"; empty when the answer counts.
+    flags: Mapped[str] = mapped_column(String(64), default="")
+
+    unit: Mapped[Unit] = relationship()
+
+    __table_args__ = (
+        Index("ix_response_unit_answered", "unit_id", "answered_at"),
+        Index("ix_response_device_answered", "device_id", "answered_at"),
+    )
+
+
+user_units = Table(
+    "user_unit",
+    db.metadata,
+    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    Column("unit_id", ForeignKey("unit.id", ondelete="CASCADE"), primary_key=True),
+)
+user_areas = Table(
+    "user_area",
+    db.metadata,
+    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    Column("area_id", ForeignKey("area.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    units: Mapped[list[Unit]] = relationship(secondary=user_units)
+    areas: Mapped[list[Area]] = relationship(secondary=user_areas)
+
+    @property
+    def is_active(self):
+        return self.active
+
+    def set_password(self, password):
+        self.password_hash = generate_password_hash(password, method="scrypt")
+
+    def check_password(self, password):
+        return check_password_hash(self.password_hash, password)

@@ -1,0 +1,172 @@
+"""Fixtures: app, client, runner, personas, builders, a live server and a real browser.
+
+Set HYMY_TEST_DATABASE_URL (e.g. postgresql+psycopg://user@/hymy_test) to run every test
+against that database instead of a fresh SQLite file per test.
+"""
+
+import os
+import shutil
+import threading
+import uuid
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from server import create_app, org
+from server.models import db
+
+PASSWORD = "correct horse battery"
+TEST_DB_URL = os.environ.get("HYMY_TEST_DATABASE_URL")
+CHROMIUM = os.environ.get("HYMY_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def _config(db_url, tmp_path):
+    return {
+        "TESTING": True,
+        "HYMY_ENV": "testing",
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "HYMY_BASE_URL": "http://hymy.test",
+        "WTF_CSRF_ENABLED": False,
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory):
+    """Run the migrations once: into a template SQLite file, or into the test PostgreSQL."""
+    if TEST_DB_URL:
+        app = create_app(_config(TEST_DB_URL, None))
+        with app.app_context():
+            with db.engine.begin() as conn:
+                for table in ("user_unit", "user_area", "response", "device", "user", "unit", "area", "alembic_version"):
+                    conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+            upgrade()
+            db.engine.dispose()
+        return None
+    path = tmp_path_factory.mktemp("template") / "hymy.sqlite3"
+    app = create_app(_config(f"sqlite:///{path}", None))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def app(migrated_template, tmp_path):
+    """A Hymy app on a freshly migrated, empty database."""
+    if TEST_DB_URL:
+        url = TEST_DB_URL
+    else:
+        path = tmp_path / "hymy.sqlite3"
+        shutil.copy(migrated_template, path)
+        url = f"sqlite:///{path}"
+    app = create_app(_config(url, tmp_path))
+    app.config["TEST_PASSWORD"] = PASSWORD
+    with app.app_context():
+        if TEST_DB_URL:
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_unit(app):
+    """Build a unit: make_unit(name="Reception", area="North", scale="smiley5")."""
+
+    def build(name="Terveysasema", area=None, scale="smiley5", **fields):
+        unit = org.create_unit(name, area=area, scale=scale)
+        for key, value in fields.items():
+            setattr(unit, key, value)
+        db.session.commit()
+        return unit
+
+    return build
+
+
+@pytest.fixture
+def make_user(app):
+    def build(role, scope=(), email=None):
+        return org.add_user(email or f"{role}-{uuid.uuid4().hex[:6]}@example.org", role, PASSWORD, scope=scope)
+
+    return build
+
+
+@pytest.fixture
+def login_as(client, make_user):
+    """Sign the test client in as a new user of the role, with the given scope."""
+
+    def sign_in(role, scope=()):
+        user = make_user(role, scope)
+        response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 302, "sign-in failed"
+        return user
+
+    return sign_in
+
+
+def new_id():
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def live_server(app):
+    """Serve the app with waitress on a free local port; yield its base URL."""
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="hymy-test")
+    port = server.effective_port
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright; never a downloaded browser."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def tablet(browser):
+    """A tablet-sized browser page in a fresh context."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True, locale="fi-FI")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True, locale="fi-FI")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
