@@ -100,7 +100,7 @@ def create_app(test_config=None):
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import api, auth, errors, kiosk, manage
+    from . import admin, api, auth, errors, kiosk, manage, staff
 
     auth.init_login(login_manager)
     app.register_blueprint(kiosk.bp)
@@ -108,6 +108,8 @@ def create_app(test_config=None):
     csrf.exempt(api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(manage.bp)
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(admin.bp)
     errors.init_app(app)
 
     @app.context_processor

@@ -14,6 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 LANGS = ("fi", "sv", "en")
 SCALE_NAMES = ("smiley5", "smiley4", "nps")
 ROLES = ("admin", "director", "manager", "staff")
+KINDS = ("praise", "suggestion", "complaint")
 CHANNELS = (
     "kiosk", "qr", "spoken", "phone", "email", "letter", "complaint", "reminder", "expert", "import",
 )
@@ -97,6 +98,9 @@ class Unit(db.Model):
     # {key: {lang: label}} for keys that are not among the default reason keys.
     reason_labels: Mapped[dict] = mapped_column(default=dict)
     repeat_window_s: Mapped[int] = mapped_column(default=5)
+    # Optional one-tap segment questions: [{"key": "who", "labels": {lang: text},
+    #   "options": [{"value": "client", "labels": {lang: text}}, ...]}, ...]
+    segment_questions: Mapped[list] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     area: Mapped[Area | None] = relationship(back_populates="units")
@@ -189,6 +193,8 @@ class Response(db.Model):
     lang: Mapped[str | None] = mapped_column(String(2))
     answered_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What a staff-logged remark is: praise, suggestion or complaint; None for client answers.
+    kind: Mapped[str | None] = mapped_column(String(16))
     # Space-separated flags such as "repeat"; empty when the answer counts.
     flags: Mapped[str] = mapped_column(String(64), default="")
 
