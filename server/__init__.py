@@ -1,9 +1,10 @@
 """Hymy: quick feedback for public social and health care units."""
 
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, current_app, g, request, session
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -33,13 +34,22 @@ def _resource_dir(name):
 
 
 def select_locale():
-    """Pick the language: ?lang=, then the browser's preference, then the default."""
+    """Pick the language: ?lang=, the signed-in person's choice, the page's default, the browser's."""
     lang = request.args.get("lang")
     if lang in LANGS:
         return lang
-    from flask import current_app
-
+    if session.get("lang") in LANGS:
+        return session["lang"]
+    if g.get("page_default_lang") in LANGS:
+        return g.page_default_lang
     return request.accept_languages.best_match(LANGS) or current_app.config["HYMY_DEFAULT_LANG"]
+
+
+def remember_language():
+    """Keep a language chosen on a staff page for the rest of the session (never on client pages)."""
+    lang = request.args.get("lang")
+    if lang in LANGS and request.blueprint in ("manage", "staff", "admin", "auth"):
+        session["lang"] = lang
 
 
 @event.listens_for(Engine, "connect")
@@ -89,6 +99,7 @@ def create_app(test_config=None):
     _check_secret_key(app)
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["HYMY_SESSION_HOURS"])
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["HYMY_TIMEZONE"]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if app.config["HYMY_PROXY_HOPS"]:
         hops = app.config["HYMY_PROXY_HOPS"]
@@ -97,12 +108,14 @@ def create_app(test_config=None):
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
+    app.before_request(remember_language)
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import admin, api, auth, errors, kiosk, manage, staff
+    from . import admin, api, auth, errors, health, kiosk, manage, security, staff
 
     auth.init_login(login_manager)
+    app.register_blueprint(health.bp)
     app.register_blueprint(kiosk.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
@@ -111,6 +124,7 @@ def create_app(test_config=None):
     app.register_blueprint(staff.bp)
     app.register_blueprint(admin.bp)
     errors.init_app(app)
+    security.init_app(app)
 
     @app.context_processor
     def inject_globals():
@@ -125,7 +139,13 @@ def _check_secret_key(app):
     if app.config.get("SECRET_KEY"):
         return
     if app.config["HYMY_ENV"] in ("development", "testing") or app.testing:
-        app.config["SECRET_KEY"] = "dev-only-not-secret"
+        # A random key kept in the instance folder, so that sign-ins survive a restart.
+        key_file = Path(app.instance_path) / "dev-secret-key"
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+            key_file.chmod(0o600)
+        app.config["SECRET_KEY"] = key_file.read_text(encoding="utf-8").strip()
         return
     raise config.ConfigError(
         "HYMY_SECRET_KEY (or HYMY_SECRET_KEY_FILE) must be set outside development; "
