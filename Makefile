@@ -27,7 +27,12 @@ run: $(BIN)/hymy
 	@echo
 	$(BIN)/hymy serve --host $(HOST) --port $(PORT)
 
-test: $(BIN)/hymy
+# axe-core (npm, pinned in package-lock.json) runs inside Chromium in the accessibility tests.
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(BIN)/hymy node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(BIN)/hymy
