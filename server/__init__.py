@@ -9,11 +9,9 @@ from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config
+from . import config, sqlite  # noqa: F401  (sqlite registers engine events)
 from .models import LANGS, db
 
 __version__ = "0.1.0"
@@ -50,24 +48,6 @@ def remember_language():
     lang = request.args.get("lang")
     if lang in LANGS and request.blueprint in ("manage", "staff", "admin", "auth"):
         session["lang"] = lang
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record):
-    """Make SQLite durable and patient: WAL, synchronous=FULL, a busy timeout, foreign keys."""
-    import sqlite3
-
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
-    from flask import current_app, has_app_context
-
-    timeout = current_app.config["HYMY_SQLITE_BUSY_TIMEOUT_MS"] if has_app_context() else 10000
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 def create_app(test_config=None):

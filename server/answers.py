@@ -158,33 +158,34 @@ def same_content(stored, answer):
     return all(comparisons[field] for field in answer.sent if field in comparisons)
 
 
-def store(answer, channel, device=None, user=None, flags=""):
-    """Insert the answer once; return ("stored" | "duplicate", row). Raise 409 on a conflicting replay."""
+def store(answer, channel, device=None, user=None, kind=None, flags=""):
+    """Insert the answer once and commit; return "stored" or "duplicate". Raise 409 on a conflicting replay.
+
+    The insert comes first and the unique id decides: concurrent replays race safely, and the
+    common case (a new answer) costs no extra look-up.
+    """
     assert channel in CHANNELS
+    if device is not None and _is_repeat(device, answer):
+        flags = (flags + " repeat").strip()
+    values = {
+        "id": answer.id, "unit_id": answer.unit.id, "channel": channel,
+        "device_id": device.id if device else None, "user_id": user.id if user else None,
+        "score": answer.score, "scale": answer.unit.scale, "reason": answer.reason,
+        "comment": answer.comment, "segment": answer.segment, "lang": answer.lang, "kind": kind,
+        "answered_at": answer.answered_at, "received_at": utcnow(), "flags": flags,
+    }
+    try:
+        db.session.execute(db.insert(Response).values(**values))
+        db.session.commit()
+        return "stored"
+    except IntegrityError:
+        db.session.rollback()
     existing = db.session.get(Response, answer.id)
-    if existing is None:
-        if device is not None and _is_repeat(device, answer):
-            flags = (flags + " repeat").strip()
-        row = Response(
-            id=answer.id, unit_id=answer.unit.id, channel=channel,
-            device_id=device.id if device else None, user_id=user.id if user else None,
-            score=answer.score, scale=answer.unit.scale, reason=answer.reason,
-            comment=answer.comment, segment=answer.segment, lang=answer.lang,
-            answered_at=answer.answered_at, received_at=utcnow(), flags=flags,
-        )
-        db.session.add(row)
-        try:
-            db.session.commit()
-            return "stored", row
-        except IntegrityError:
-            # A concurrent request with the same id won the race: compare with its row.
-            db.session.rollback()
-            existing = db.session.get(Response, answer.id)
-            if existing is None:
-                raise
+    if existing is None:  # the conflict was not on the id: a bug, not a replay
+        raise RuntimeError(f"insert of answer {answer.id} failed without a stored answer")
     if not same_content(existing, answer):
         raise ApiError(409, "an answer with this id exists with other content", "id")
-    return "duplicate", existing
+    return "duplicate"
 
 
 def _is_repeat(device, answer):

@@ -94,8 +94,8 @@ def post_response():
         if answer.unit.id != device.unit_id:
             raise ApiError(403, "this device is enrolled for another unit", "unit")
         device.last_seen_at = utcnow()
-    status, row = answers.store(answer, "kiosk" if device else "qr", device=device)
-    return jsonify({"id": row.id, "status": status}), 201 if status == "stored" else 200
+    status = answers.store(answer, "kiosk" if device else "qr", device=device)
+    return jsonify({"id": answer.id, "status": status}), 201 if status == "stored" else 200
 
 
 @bp.post("/devices/enrol")

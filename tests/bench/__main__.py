@@ -1,0 +1,324 @@
+"""Benchmarks: `make bench` (or `python -m tests.bench [intake|dashboard|io|weight] ...`).
+
+Each benchmark prints its figures and a ratio against a baseline measured in the same run, on
+this machine, now: these machines are noisy, so figures from another day are not comparable.
+Sizes: BENCH_REQUESTS (intake, default 3000), BENCH_ROWS (dashboard/io, default 1,000,000),
+BENCH_UNITS (default 500).
+"""
+
+import csv
+import http.client
+import json
+import os
+import random
+import resource
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", 3000))
+ROWS = int(os.environ.get("BENCH_ROWS", 1_000_000))
+UNITS = int(os.environ.get("BENCH_UNITS", 500))
+CONCURRENCY = 16
+THREADS = 8
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def hymy(env, *args, stdin=None):
+    result = subprocess.run([str(BIN / "hymy"), *args], env=env, input=stdin, capture_output=True, text=True, check=True)
+    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+
+
+def hymy_env(db_path):
+    return {**os.environ, "HYMY_ENV": "development", "HYMY_DATABASE_URL": f"sqlite:///{db_path}",
+            "HYMY_BASE_URL": "http://127.0.0.1"}
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def load(port, bodies, headers):
+    """POST every body with CONCURRENCY keep-alive clients; return (seconds, latencies, statuses)."""
+    latencies, statuses, lock = [], [], threading.Lock()
+    queue = list(bodies)
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                if not queue:
+                    break
+                body = queue.pop()
+            start = time.perf_counter()
+            conn.request("POST", "/api/v1/responses", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                statuses.append(response.status)
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, latencies, statuses
+
+
+def report_load(name, seconds, latencies, statuses):
+    rate = len(latencies) / seconds
+    print(f"  {name:<10} {rate:8.0f} req/s   p50 {percentile(latencies, 50) * 1000:6.1f} ms"
+          f"   p95 {percentile(latencies, 95) * 1000:6.1f} ms   p99 {percentile(latencies, 99) * 1000:6.1f} ms"
+          f"   statuses {sorted(set(statuses))}")
+    return rate
+
+
+def bench_intake(workdir):
+    print(f"\nAnswer intake: {REQUESTS} POSTs, {CONCURRENCY} clients, waitress with {THREADS} threads")
+    # Baseline: the 20-line endpoint.
+    base_db, base_port = workdir / "baseline.sqlite3", free_port()
+    server = subprocess.Popen([sys.executable, str(Path(__file__).parent / "baseline_app.py"), str(base_db), str(base_port), str(THREADS)])
+    try:
+        wait_for_port(base_port)
+        bodies = [json.dumps({"id": str(uuid.uuid4()), "unit": "u", "score": 1 + i % 5}) for i in range(REQUESTS)]
+        base = report_load("baseline", *load(base_port, bodies, {"Content-Type": "application/json"}))
+    finally:
+        server.terminate()
+        server.wait()
+    stored_base = sqlite3.connect(base_db).execute("SELECT count(*) FROM r").fetchone()[0]
+
+    # Hymy, with an enrolled kiosk token (kiosks are never rate-limited by address).
+    db_path, port = workdir / "hymy-intake.sqlite3", free_port()
+    env = hymy_env(db_path)
+    hymy(env, "db", "upgrade")
+    code = hymy(env, "units", "add", "Bench", "--scale", "smiley5")
+    link = hymy(env, "devices", "add", code)
+    server = subprocess.Popen([str(BIN / "hymy"), "serve", "--port", str(port), "--threads", str(THREADS)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        conn.request("POST", "/api/v1/devices/enrol", body=json.dumps({"code": link.split("enrol=")[1]}),
+                     headers={"Content-Type": "application/json"})
+        token = json.loads(conn.getresponse().read())["token"]
+        ids = [str(uuid.uuid4()) for _ in range(REQUESTS)]
+        # A tenth of the requests are replays, as offline kiosks send them.
+        bodies = [json.dumps({"id": i, "unit": code, "score": 1 + n % 5}) for n, i in enumerate(ids)]
+        bodies += bodies[: REQUESTS // 10]
+        random.Random(1).shuffle(bodies)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        seconds, latencies, statuses = load(port, bodies, headers)
+        rate = report_load("hymy", seconds, latencies, statuses)
+    finally:
+        server.terminate()
+        server.wait()
+    stored = sqlite3.connect(db_path).execute("SELECT count(*) FROM response").fetchone()[0]
+    print(f"  stored: baseline {stored_base}/{REQUESTS}, hymy {stored}/{REQUESTS} distinct ids"
+          f" ({len(bodies) - REQUESTS} replays answered 200)")
+    print(f"  ratio hymy/baseline: {rate / base:.2f} (goal >= 0.6)")
+    return {"intake_ratio": rate / base, "lost": REQUESTS - stored}
+
+
+def seed_rows(db_path, rows, units, tz_days=60):
+    """Fill a migrated Hymy database with units and answers, straight through sqlite3."""
+    env = hymy_env(db_path)
+    hymy(env, "db", "upgrade")
+    db = sqlite3.connect(db_path)
+    now = datetime.now(timezone.utc)
+    db.execute("INSERT INTO area (code, name, created_at) VALUES ('benchArea1', 'Bench area 1', ?)", (now.replace(tzinfo=None),))
+    db.execute("INSERT INTO area (code, name, created_at) VALUES ('benchArea2', 'Bench area 2', ?)", (now.replace(tzinfo=None),))
+    for n in range(units):
+        db.execute(
+            "INSERT INTO unit (code, area_id, names, questions, scale, default_lang, reasons_positive, reasons_negative,"
+            " reason_labels, repeat_window_s, segment_questions, created_at) VALUES (?, ?, ?, '{}', 'smiley5', 'fi',"
+            " '[\"staff_attitude\"]', '[\"waiting_time\"]', '{}', 5, '[]', ?)",
+            (f"bench{n:05d}", 1 + n % 2, json.dumps({"fi": f"Yksikkö {n}"}), now.replace(tzinfo=None)),
+        )
+    rng = random.Random(7)
+    reasons = [None, None, "waiting_time", "staff_attitude", "other"]
+    start = time.perf_counter()
+    batch = []
+    for i in range(rows):
+        at = now - timedelta(seconds=rng.randint(0, tz_days * 86400))
+        batch.append((str(uuid.UUID(int=rng.getrandbits(128), version=4)), 1 + i % units, "kiosk", rng.randint(1, 5),
+                      "smiley5", rng.choice(reasons), None, "fi", at.replace(tzinfo=None), at.replace(tzinfo=None), ""))
+        if len(batch) == 50_000:
+            db.executemany("INSERT INTO response (id, unit_id, channel, score, scale, reason, comment, lang, answered_at,"
+                           " received_at, flags) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
+            batch.clear()
+    if batch:
+        db.executemany("INSERT INTO response (id, unit_id, channel, score, scale, reason, comment, lang, answered_at,"
+                       " received_at, flags) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
+    db.commit()
+    db.execute("ANALYZE")
+    db.close()
+    print(f"  seeded {rows:,} answers over {units} units in {time.perf_counter() - start:.0f} s")
+
+
+def timed(fn, repeat=5):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_dashboard(workdir):
+    print(f"\nDashboard and area view: {ROWS:,} answers over {UNITS} units")
+    db_path = workdir / "hymy-big.sqlite3"
+    seed_rows(db_path, ROWS, UNITS)
+    os.environ.update(hymy_env(db_path))
+    from server import create_app
+    from server.models import User, db
+
+    app = create_app({"WTF_CSRF_ENABLED": False})
+    with app.app_context():
+        from server import org
+
+        if not db.session.execute(db.select(User)).first():
+            org.add_user("bench@example.org", "admin", "bench-password-1")
+    client = app.test_client()
+    client.post("/login", data={"email": "bench@example.org", "password": "bench-password-1"})
+    raw = sqlite3.connect(db_path)
+    # Baseline: the same three windows counted with one plain indexed sqlite3 query each.
+    since = (datetime.now(timezone.utc) - timedelta(days=7)).replace(tzinfo=None)
+
+    def baseline():
+        for _ in range(3):
+            raw.execute("SELECT score, count(*) FROM response WHERE unit_id = 1 AND answered_at >= ? AND flags = ''"
+                        " GROUP BY score", (since,)).fetchall()
+
+    figures = {}
+    base = timed(baseline)
+    for name, path in [("unit dashboard", "/manage/units/bench00000"), ("all units (area view)", "/manage/")]:
+        def fetch():
+            assert client.get(path).status_code == 200
+
+        figures[name] = timed(fetch)
+        print(f"  {name:<24} {figures[name] * 1000:8.1f} ms (median of 5)")
+    print(f"  baseline: three plain indexed sqlite3 counts {base * 1000:.1f} ms;"
+          f" unit dashboard / baseline {figures['unit dashboard'] / base:.1f}x")
+    print("  goals: unit dashboard < 150 ms, area view < 1000 ms")
+    return db_path
+
+
+def bench_io(workdir, db_path):
+    print(f"\nExport and import ({ROWS:,} rows)")
+    env = hymy_env(db_path)
+    out = workdir / "export.csv"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run([str(BIN / "hymy"), "export", "responses", "-o", str(out)], env=env, check=True)
+    export_s = time.perf_counter() - start
+    peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    # Baseline: the same rows written by sqlite3 + csv.writer, no checks, no neutralising.
+    start = time.perf_counter()
+    with open(workdir / "baseline.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        for row in sqlite3.connect(db_path).execute("SELECT * FROM response ORDER BY answered_at, id"):
+            writer.writerow(row)
+    base_export_s = time.perf_counter() - start
+    print(f"  export  {ROWS / export_s:10,.0f} rows/s, peak memory {peak_mb:.0f} MB;"
+          f" baseline {ROWS / base_export_s:,.0f} rows/s; ratio {base_export_s / export_s:.2f}"
+          " (goals: >= 100,000 rows/s, < 150 MB)")
+
+    target = workdir / "hymy-import.sqlite3"
+    target_env = hymy_env(target)
+    seed_rows(target, 0, UNITS)
+    start = time.perf_counter()
+    stored = hymy(target_env, "import", str(out))
+    import_s = time.perf_counter() - start
+    base_db = sqlite3.connect(workdir / "baseline-import.sqlite3")
+    base_db.execute("CREATE TABLE r (id TEXT PRIMARY KEY, unit TEXT, channel TEXT, score INT, scale TEXT, reason TEXT,"
+                    " comment TEXT, segment TEXT, lang TEXT, answered_at TEXT, flags TEXT)")
+    start = time.perf_counter()
+    with open(out, newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        base_db.executemany("INSERT INTO r VALUES (?,?,?,?,?,?,?,?,?,?,?)", reader)
+    base_db.commit()
+    base_import_s = time.perf_counter() - start
+    print(f"  import  {int(stored) / import_s:10,.0f} rows/s ({stored} stored); baseline {ROWS / base_import_s:,.0f}"
+          f" rows/s; ratio {base_import_s / import_s:.2f} (goal >= 50,000 rows/s)")
+
+
+def bench_weight(workdir):
+    """Every byte a tablet loads for the kiosk page, and every host it asks."""
+    print("\nKiosk page weight")
+    db_path, port = workdir / "hymy-weight.sqlite3", free_port()
+    env = hymy_env(db_path)
+    hymy(env, "db", "upgrade")
+    code = hymy(env, "units", "add", "Paino")
+    server = subprocess.Popen([str(BIN / "hymy"), "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-background-networking"])
+            page = browser.new_page()
+            seen = []
+            page.on("requestfinished", lambda r: seen.append((r.url, len(r.response().body()) if r.response() else 0)))
+            page.goto(f"http://127.0.0.1:{port}/k/{code}")
+            page.wait_for_load_state("networkidle")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait()
+    total = sum(size for _, size in seen)
+    hosts = {u.split("/")[2] for u, _ in seen}
+    for url, size in seen:
+        print(f"  {size:8,d} B  {url.split(str(port))[-1]}")
+    print(f"  total {total / 1024:.1f} KB in {len(seen)} requests, hosts {sorted(hosts)} (goal < 100 KB, only this host)")
+
+
+def main(argv):
+    chosen = set(argv) or {"intake", "dashboard", "io", "weight"}
+    print(f"Hymy benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}")
+    with tempfile.TemporaryDirectory(prefix="hymy-bench-") as tmp:
+        workdir = Path(tmp)
+        if "intake" in chosen:
+            bench_intake(workdir)
+        if "weight" in chosen:
+            bench_weight(workdir)
+        if chosen & {"dashboard", "io"}:
+            db_path = bench_dashboard(workdir)
+            if "io" in chosen:
+                bench_io(workdir, db_path)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
