@@ -79,7 +79,7 @@ def test_every_acknowledged_answer_survives_a_killed_server(app, kiosk):
         server = start_server(app, port)
         stop = threading.Event()
 
-        def sender():
+        def sender(port=port, stop=stop):
             while not stop.is_set():
                 answer_id = str(uuid.uuid4())
                 try:

@@ -223,7 +223,7 @@ def bench_dashboard(workdir):
     figures = {}
     base = timed(baseline)
     for name, path in [("unit dashboard", "/manage/units/bench00000"), ("all units (area view)", "/manage/")]:
-        def fetch():
+        def fetch(path=path):
             assert client.get(path).status_code == 200
 
         figures[name] = timed(fetch)
