@@ -92,7 +92,7 @@ def create_app(test_config=None):
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import admin, api, auth, errors, health, insight_init, kiosk, manage, security, staff
+    from . import admin, api, auth, errors, health, insight_init, kiosk, manage, ops, security, staff
 
     auth.init_login(login_manager)
     app.register_blueprint(health.bp)
@@ -106,6 +106,7 @@ def create_app(test_config=None):
     errors.init_app(app)
     security.init_app(app)
     insight_init.init_app(app)
+    ops.init_app(app)
 
     @app.context_processor
     def inject_globals():

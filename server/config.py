@@ -90,6 +90,9 @@ def from_environment(instance_path, environ=os.environ):
         "HYMY_LOGIN_LOCK_MINUTES": env_int("HYMY_LOGIN_LOCK_MINUTES", 15, 1, 24 * 60, environ),
         "HYMY_KIOSK_RESET_SECONDS": env_int("HYMY_KIOSK_RESET_SECONDS", 4, 1, 120, environ),
         "HYMY_KIOSK_IDLE_SECONDS": env_int("HYMY_KIOSK_IDLE_SECONDS", 30, 5, 600, environ),
+        "HYMY_RETENTION_DAYS": env_int("HYMY_RETENTION_DAYS", 0, 0, 100 * 365, environ),
+        "HYMY_STAFF_RETENTION_DAYS": env_int("HYMY_STAFF_RETENTION_DAYS", 0, 0, 100 * 365, environ),
+        "HYMY_REQUEST_LOG": env_bool("HYMY_REQUEST_LOG", True, environ),
         "HYMY_PROXY_HOPS": env_int("HYMY_PROXY_HOPS", 0, 0, 10, environ),
         "SESSION_COOKIE_SECURE": env_bool("HYMY_SECURE_COOKIES", base_url.startswith("https://"), environ),
     }
