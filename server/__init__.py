@@ -4,6 +4,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+import flask_babel
 from flask import Flask, current_app, g, request, session
 from flask_babel import Babel
 from flask_login import LoginManager
@@ -46,7 +47,7 @@ def select_locale():
 def remember_language():
     """Keep a language chosen on a staff page for the rest of the session (never on client pages)."""
     lang = request.args.get("lang")
-    if lang in LANGS and request.blueprint in ("manage", "staff", "admin", "auth"):
+    if lang in LANGS and request.blueprint in ("manage", "staff", "admin", "auth", "insight"):
         session["lang"] = lang
 
 
@@ -88,6 +89,8 @@ def create_app(test_config=None):
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
+    # Each request picks its own language, even when requests share an app context (tests).
+    app.before_request(flask_babel.refresh)
     app.before_request(remember_language)
     csrf.init_app(app)
     login_manager.init_app(app)

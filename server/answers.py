@@ -1,15 +1,18 @@
 """Validate, redact, deduplicate and store answers: one path for the API, import and staff."""
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from . import stats
+from . import alerts, stats
 from .errors import ApiError
 from .models import CHANNELS, LANGS, SCALE_NAMES, Response, Unit, db, utcnow
 from .redact import redact
+
+logger = logging.getLogger(__name__)
 
 MAX_COMMENT = 2000
 MAX_FUTURE = timedelta(minutes=10)
@@ -177,15 +180,27 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
     try:
         db.session.execute(db.insert(Response).values(**values))
         db.session.commit()
-        return "stored"
     except IntegrityError:
         db.session.rollback()
+    else:
+        if answer.score is not None and stats.SCALES[answer.unit.scale].polarity(answer.score) == "negative":
+            _check_alerts(answer.unit)
+        return "stored"
     existing = db.session.get(Response, answer.id)
     if existing is None:  # the conflict was not on the id: a bug, not a replay
         raise RuntimeError(f"insert of answer {answer.id} failed without a stored answer")
     if not same_content(existing, answer):
         raise ApiError(409, "an answer with this id exists with other content", "id")
     return "duplicate"
+
+
+def _check_alerts(unit):
+    """Evaluate the unit's alert rules; the answer is stored already, so a failure here is only logged."""
+    try:
+        alerts.check_unit(unit)
+    except Exception:  # noqa: BLE001 - an acknowledged answer must not be reported as failed
+        db.session.rollback()
+        logger.exception("alert rules of unit %s could not be evaluated", unit.code)
 
 
 def _is_repeat(device, answer):

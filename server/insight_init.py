@@ -2,4 +2,9 @@
 
 
 def init_app(app):
-    """Register insight blueprints and commands; filled in as the features land."""
+    """Register the insight models, blueprints and the digest command."""
+    from . import digest, insight_models, wall  # noqa: F401  (the models must be known to migrations)
+
+    app.register_blueprint(digest.bp)
+    app.register_blueprint(wall.bp)
+    digest.register_cli(app.cli)

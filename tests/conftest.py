@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 
 from server import create_app, org
 from server.models import db
@@ -38,9 +38,9 @@ def migrated_template(tmp_path_factory):
     if TEST_DB_URL:
         app = create_app(_config(TEST_DB_URL, None))
         with app.app_context():
-            with db.engine.begin() as conn:
-                for table in ("user_unit", "user_area", "response", "device", "user", "unit", "area", "alembic_version"):
-                    conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+            existing = MetaData()
+            existing.reflect(bind=db.engine)
+            existing.drop_all(bind=db.engine)
             upgrade()
             db.engine.dispose()
         return None

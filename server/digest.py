@@ -1,0 +1,208 @@
+"""The weekly digest: a unit's or an area's week, what changed and why, and what clients praised."""
+
+import json
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import click
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import force_locale, format_date, ngettext
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from . import insight, reports, stats
+from .auth import get_unit_for_user, role_required, visible_units
+from .models import LANGS, Area, Response, db
+
+bp = Blueprint("insight", __name__, url_prefix="/manage")
+
+HIGHLIGHTS = 3
+
+
+def week_window(monday, tz_name):
+    """Return UTC [start, end) of the local ISO week that starts on the Monday."""
+    return stats.day_range(monday, monday + timedelta(days=6), tz_name)
+
+
+def build_digest(units, monday, tz_name):
+    """Return the digest of the units' week as plain data (the --json shape, and more)."""
+    start, end = week_window(monday, tz_name)
+    explained = insight.explain(units, monday, tz_name)
+    entries = []
+    for unit, tally in reports.tallies_by_unit(units, start, end):
+        _counts, changes = explained[unit]
+        row = tally.row()
+        entries.append({
+            "unit": unit.code,
+            "name": unit.name,
+            "answers": tally.answers,
+            "enough": tally.enough,
+            "figures": {k: v for k, v in row.items() if k != "answers"} if tally.enough else None,
+            "notable": [insight.as_json(change, unit) for change in changes],
+            "highlights": highlights(unit, start, end),
+            "praise_logged": praise_logged(unit, start, end),
+            "notes": quality_notes(unit, tally, start, end, monday, tz_name),
+        })
+    return {
+        "week": insight.week_name(monday),
+        "from": monday.isoformat(),
+        "to": (monday + timedelta(days=6)).isoformat(),
+        "baseline_weeks": insight.BASELINE_WEEKS,
+        "units": entries,
+    }
+
+
+def highlights(unit, start, end, limit=HIGHLIGHTS):
+    """Return the week's latest positive comments and logged praise: text, day and source, never who logged it."""
+    rows = db.session.execute(
+        db.select(Response.scale, Response.score, Response.kind, Response.comment, Response.answered_at)
+        .where(Response.unit_id == unit.id, Response.comment.is_not(None), Response.comment != "",
+               Response.flags == "", Response.answered_at >= start, Response.answered_at < end)
+        .order_by(Response.answered_at.desc())
+        .limit(500)
+    ).all()
+    chosen = []
+    for scale, score, kind, comment, answered_at in rows:
+        positive = score is not None and stats.SCALES[scale].polarity(score) == "positive"
+        if kind == "praise" or (kind is None and positive):
+            chosen.append({
+                "text": comment,
+                "answered_at": answered_at.isoformat(),
+                "source": "staff" if kind else "client",
+            })
+        if len(chosen) == limit:
+            break
+    return chosen
+
+
+def praise_logged(unit, start, end):
+    """Count the praise staff logged for the unit in the window."""
+    return db.session.execute(
+        db.select(db.func.count()).select_from(Response)
+        .where(Response.unit_id == unit.id, Response.kind == "praise", Response.flags == "",
+               Response.answered_at >= start, Response.answered_at < end)
+    ).scalar_one()
+
+
+def quality_notes(unit, tally, start, end, monday, tz_name):
+    """Return sentences on what weakens the week's figures: few answers, silent days, repeat presses."""
+    notes = []
+    if not tally.enough:
+        notes.append(_("Fewer than 5 answers this week: no figures are shown."))
+    # A day without answers is worth a note only on a weekday that usually has some.
+    days = _answer_days(unit, start, end, tz_name)
+    usual = {day.weekday() for day in _answer_days(unit, start - timedelta(weeks=insight.BASELINE_WEEKS), start,
+                                                   tz_name)}
+    week = [monday + timedelta(days=i) for i in range(7)]
+    silent = [day for day in week if day.weekday() in usual and day not in days]
+    if silent:
+        names = ", ".join(format_date(day, "cccc d.M.yyyy") for day in silent)
+        notes.append(_("Days without answers: %(days)s", days=names))
+    flagged = db.session.execute(
+        db.select(db.func.count()).select_from(Response)
+        .where(Response.unit_id == unit.id, Response.flags != "",
+               Response.answered_at >= start, Response.answered_at < end)
+    ).scalar_one()
+    if flagged:
+        notes.append(ngettext("%(num)d repeated press was left out of the figures.",
+                              "%(num)d repeated presses were left out of the figures.", flagged))
+    return notes
+
+
+def _answer_days(unit, start, end, tz_name):
+    tz = ZoneInfo(tz_name)
+    moments = db.session.execute(
+        db.select(Response.answered_at)
+        .where(Response.unit_id == unit.id, Response.score.is_not(None), Response.flags == "",
+               Response.answered_at >= start, Response.answered_at < end)
+    ).scalars()
+    return {moment.astimezone(tz).date() for moment in moments}
+
+
+def resolve_week(value, tz_name):
+    """Return the Monday of the week given as YYYY-Www, or of the last complete week."""
+    return insight.parse_week(value) if value else insight.last_complete_week(tz_name)
+
+
+# --- The command -------------------------------------------------------------------------
+
+
+def register_cli(group):
+    """Add the `digest` command to a click group (the `hymy` command or app.cli)."""
+
+    @group.command("digest")
+    @click.option("--unit", "unit_code", help="A unit's code.")
+    @click.option("--area", help="An area's name or code.")
+    @click.option("--week", help="An ISO week such as 2026-W40; default: the last complete week.")
+    @click.option("--lang", type=click.Choice(LANGS), help="The language of the sentences.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def digest_command(unit_code, area, week, lang, as_json):
+        """Print a unit's or an area's weekly digest."""
+        if bool(unit_code) == bool(area):
+            raise click.UsageError("give either --unit CODE or --area AREA")
+        tz_name = current_app.config["HYMY_TIMEZONE"]
+        try:
+            monday = resolve_week(week, tz_name)
+            units = reports.select_units(unit_code, area)
+        except (ValueError, reports.SelectionError) as exc:
+            raise click.ClickException(str(exc)) from None
+        with force_locale(lang or current_app.config["HYMY_DEFAULT_LANG"]):
+            data = build_digest(units, monday, tz_name)
+            click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else digest_text(data))
+
+
+def digest_text(data):
+    """Render the digest as plain text for a terminal or an e-mail."""
+    lines = [_("Weekly digest %(week)s (%(first)s to %(last)s)", week=data["week"], first=data["from"],
+               last=data["to"])]
+    for entry in data["units"]:
+        lines += ["", f"{entry['name']} ({entry['unit']})",
+                  ngettext("%(num)d answer", "%(num)d answers", entry["answers"])]
+        figures = entry["figures"]
+        if figures:
+            for label, key in ((_("Positive"), "pct_positive"), (_("Negative"), "pct_negative")):
+                lines.append(_("%(label)s: %(value)s %% (95 %% interval %(low)s–%(high)s %%)", label=label,
+                               value=round(figures[key]), low=round(figures[f"{key}_low"]),
+                               high=round(figures[f"{key}_high"])))
+        lines += [f"  {'▲' if n['direction'] == 'better' else '▼'} {n['text']}" for n in entry["notable"]]
+        if not entry["notable"]:
+            lines.append(_("No change stood out from the weeks before."))
+        lines += [f"  “{h['text']}”" for h in entry["highlights"]]
+        lines.append(_("Praise logged by staff: %(count)s", count=entry["praise_logged"]))
+        lines += [f"  ! {note}" for note in entry["notes"]]
+    return "\n".join(lines)
+
+
+# --- The printable pages -----------------------------------------------------------------
+
+
+def _page(units, title):
+    tz_name = current_app.config["HYMY_TIMEZONE"]
+    try:
+        monday = resolve_week(request.args.get("week"), tz_name)
+    except ValueError:
+        abort(400)
+    data = build_digest(units, monday, tz_name)
+    return render_template(
+        "insight/digest.html", data=data, title=title, monday=monday, sunday=monday + timedelta(days=6),
+        previous_week=insight.week_name(monday - timedelta(weeks=1)),
+        next_week=insight.week_name(monday + timedelta(weeks=1)),
+        has_next=monday < insight.last_complete_week(tz_name),
+    )
+
+
+@bp.get("/units/<code>/digest")
+@role_required("view")
+def unit_digest(code):
+    unit = get_unit_for_user(code, "view")
+    return _page([unit], unit.name)
+
+
+@bp.get("/areas/<code>/digest")
+@role_required("view")
+def area_digest(code):
+    area = db.session.execute(db.select(Area).where(Area.code == code)).scalar_one_or_none()
+    units = reports.select_units(area=code, allowed=visible_units(current_user)) if area else []
+    if not units:
+        abort(404)
+    return _page(units, area.name)

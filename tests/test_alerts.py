@@ -1,0 +1,65 @@
+"""Alert rules at their edges: the default fires at 4 answers with 2 negative, never on fewer."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from server import alerts
+from server.models import Response, db
+
+NOW = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
+DEFAULT = (alerts.DEFAULT_RULE["min_answers"], alerts.DEFAULT_RULE["threshold_pct"])
+
+
+@pytest.mark.parametrize("answers, negative, fires", [
+    (4, 2, True),     # exactly the default: 4 answers, 50 % negative
+    (3, 2, False),    # 67 % negative, but fewer answers than the minimum
+    (3, 3, False),
+    (4, 1, False),
+    (100, 49, False),  # 49 %
+    (100, 50, True),
+    (0, 0, False),
+])
+def test_the_default_rule_at_its_edges(answers, negative, fires):
+    assert alerts.rule_fires(answers, negative, *DEFAULT) is fires
+
+
+def answer(unit, score, minutes_ago, flags=""):
+    db.session.add(Response(id=str(uuid.uuid4()), unit_id=unit.id, channel="kiosk", score=score, scale="smiley5",
+                            answered_at=NOW - timedelta(minutes=minutes_ago), flags=flags))
+    db.session.commit()
+
+
+def test_it_raises_one_alert_at_the_fourth_answer_with_two_negative(make_unit):
+    unit = make_unit("Reception")
+    answer(unit, 1, 10)
+    answer(unit, 2, 8)
+    answer(unit, 5, 5)
+    assert alerts.check_unit(unit, NOW) == []  # three answers: never an alert
+    answer(unit, 4, 1)
+    [alert] = alerts.check_unit(unit, NOW)
+    assert (alert.answers, alert.negative) == (4, 2)
+    assert alerts.check_unit(unit, NOW) == []  # the same burst does not alert twice
+    assert alerts.open_alerts(unit) == [alert]
+
+
+def test_it_looks_only_at_the_last_15_minutes_and_counted_answers(make_unit):
+    unit = make_unit("Reception")
+    answer(unit, 1, 20)  # too early
+    answer(unit, 1, 10)
+    answer(unit, 1, 9, flags="repeat")  # a repeated press does not count
+    answer(unit, 5, 5)
+    answer(unit, 5, 1)
+    assert alerts.check_unit(unit, NOW) == []  # 1 negative of 3 counted answers
+
+
+def test_an_acknowledged_alert_keeps_the_comment_and_leaves_the_open_list(make_unit, make_user):
+    unit = make_unit("Reception")
+    manager = make_user("manager", [unit.code])
+    for score in (1, 1, 5, 5):
+        answer(unit, score, 3)
+    [alert] = alerts.check_unit(unit, NOW)
+    alerts.acknowledge(alert, manager, "The queue system was down; fixed at 9:10.")
+    assert alerts.open_alerts(unit) == []
+    assert alert.comment.startswith("The queue system") and alert.acknowledged_by_id == manager.id
