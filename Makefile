@@ -41,10 +41,9 @@ bench: $(BIN)/hymy
 lint: $(BIN)/hymy
 	$(BIN)/ruff check server tests
 
+# Extract, merge and compile the catalogues; lists every fi/sv message still to translate.
 translations: $(BIN)/hymy
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o server/translations/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel update -i server/translations/messages.pot -d server/translations --no-fuzzy-matching --ignore-obsolete
-	$(BIN)/pybabel compile -d server/translations --statistics
+	$(BIN)/python tools/translations.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
