@@ -5,7 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import flask_babel
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -34,6 +34,8 @@ def _resource_dir(name):
 
 def select_locale():
     """Pick the language: ?lang=, the signed-in person's choice, the page's default, the browser's."""
+    if not has_request_context():
+        return current_app.config["HYMY_DEFAULT_LANG"]
     lang = request.args.get("lang")
     if lang in LANGS:
         return lang
@@ -95,7 +97,7 @@ def create_app(test_config=None):
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import admin, api, auth, errors, health, insight_init, kiosk, manage, ops, security, staff
+    from . import admin, api, auth, cli, errors, health, insight_init, kiosk, manage, ops, security, staff
 
     auth.init_login(login_manager)
     app.register_blueprint(health.bp)
@@ -110,12 +112,13 @@ def create_app(test_config=None):
     security.init_app(app)
     insight_init.init_app(app)
     ops.init_app(app)
+    cli.init_app(app)
 
     @app.context_processor
     def inject_globals():
         from flask_babel import get_locale
 
-        return {"current_lang": str(get_locale()), "langs": LANGS, "hymy_version": __version__}
+        return {"current_lang": str(get_locale()), "langs": LANGS, "hymy_version": __version__, "can": auth.can}
 
     return app
 

@@ -4,14 +4,17 @@ import json
 import sys
 
 import click
+import waitress
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from . import create_app, interchange, org, reports, stats
+from .demo import seed_demo
 from .models import ROLES, SCALE_NAMES, Unit, db
 
 
 def fail(message):
+    """Stop with the message on stderr and exit status 1."""
     raise click.ClickException(message)
 
 
@@ -22,13 +25,11 @@ def main():
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 @with_appcontext
 def serve(host, port, threads):
     """Serve Hymy with waitress."""
-    import waitress
-
     base = current_app.config["HYMY_BASE_URL"]
     click.echo(f"Hymy serving on http://{host}:{port} (links and QR codes use {base})")
     waitress.serve(current_app._get_current_object(), host=host, port=port, threads=threads, ident="hymy")
@@ -38,8 +39,6 @@ def serve(host, port, threads):
 @with_appcontext
 def demo():
     """Seed a demo organisation (idempotent)."""
-    from .demo import seed_demo
-
     created = seed_demo()
     click.echo("Demo organisation created." if created else "Demo organisation exists already.")
 
@@ -101,6 +100,13 @@ def users():
     """Manage people who sign in."""
 
 
+def read_password():
+    """Read the password: prompted without echo on a terminal, else the first line of stdin."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 @users.command("add")
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), required=True)
@@ -109,32 +115,35 @@ def users():
 @with_appcontext
 def users_add(email, role, scope, name):
     """Add a user; the password is read from standard input."""
-    password = sys.stdin.readline().rstrip("\r\n")
     try:
-        user = org.add_user(email, role, password, name=name, scope=scope)
+        user = org.add_user(email, role, read_password(), name=name, scope=scope)
     except org.OrgError as exc:
         fail(str(exc))
     click.echo(user.email)
 
 
 @main.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
-def import_command(file):
+def import_command(path):
     """Import an interchange CSV; print how many rows were stored."""
-    try:
-        stored = interchange.import_csv(file)
-    except interchange.ImportError_ as exc:
-        fail(str(exc))
+    # newline="" keeps line breaks inside quoted comments exactly as written (RFC 4180).
+    with open(path, encoding="utf-8-sig", newline="") as file:
+        try:
+            stored = interchange.import_csv(file)
+        except interchange.ImportError_ as exc:
+            fail(f"{path}: {exc}; nothing was stored")
+        except UnicodeDecodeError:
+            fail(f"{path}: the file is not UTF-8 text; nothing was stored")
     click.echo(stored)
 
 
 @main.command("export")
 @click.argument("kind", type=click.Choice(["responses", "tally"]))
-@click.option("--unit", "unit_code")
-@click.option("--area")
-@click.option("--from", "first")
-@click.option("--to", "last")
+@click.option("--unit", "unit_code", help="A unit code.")
+@click.option("--area", help="An area's name or code.")
+@click.option("--from", "first", metavar="YYYY-MM-DD", help="First local day, inclusive.")
+@click.option("--to", "last", metavar="YYYY-MM-DD", help="Last local day, inclusive.")
 @click.option("--bucket", type=click.Choice(["day", "week", "month"]), default="day", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True))
@@ -144,16 +153,25 @@ def export(kind, unit_code, area, first, last, bucket, fmt, output):
     tz = current_app.config["HYMY_TIMEZONE"]
     try:
         selected = reports.select_units(unit_code, area)
-        first_day = reports.parse_day(first, "--from")
-        last_day = reports.parse_day(last, "--to")
+        first_day, last_day = reports.parse_days(first, last, "--from", "--to")
     except reports.SelectionError as exc:
         fail(str(exc))
     if fmt == "xlsx" and not output:
         fail("--format xlsx needs -o FILE")
     if kind == "responses":
-        header = interchange.COLUMNS + interchange.EXTRA_COLUMNS
+        header = interchange.RESPONSE_HEADER
         rows = interchange.response_rows(reports.answers_query(selected, first_day, last_day, tz, include_flagged=True))
     else:
         header = stats.TALLY_COLUMNS
-        rows = ([r[c] for c in header] for r in reports.tally_table(selected, bucket, first_day, last_day, tz))
+        rows = interchange.tally_rows(reports.tally_table(selected, bucket, first_day, last_day, tz))
     interchange.write_file(header, rows, output or sys.stdout, fmt)
+
+
+COMMANDS = (serve, demo, units, devices, users, import_command, export)
+
+
+def init_app(app):
+    """Register the commands on app.cli too, so `flask` and app.test_cli_runner() see them."""
+    for command in COMMANDS:
+        app.cli.add_command(command)
+

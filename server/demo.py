@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from . import org
+from . import org, stats
 from .models import Response, Unit, User, db
 
 DEMO_PASSWORD = "hymy-demo-2026"
@@ -50,6 +50,8 @@ NEGATIVE_COMMENTS = [
     "Vastaanotolla oli kiire eikä asiaani ehditty kuunnella.",
     "Odotustila oli täynnä ja kuuma.",
 ]
+# The health centre's last two weeks drift worse on waiting time: something for a manager to find.
+WORSE_LATELY = "terveysasema"
 NEUTRAL_COMMENTS = ["Ihan ok käynti.", "Ajanvaraus olisi voinut olla helpompaa."]
 
 
@@ -71,53 +73,57 @@ def seed_demo(weeks=6, seed=2026):
             },
         )
         codes[key] = unit.code
-        db.session.execute(db.insert(Response), list(_answers(unit, p_pos, per_day, weeks, now, tz, rng)))
+        db.session.execute(
+            db.insert(Response),
+            list(_answers(unit, p_pos, per_day, weeks, now, tz, rng, worse_lately=key == WORSE_LATELY)),
+        )
         db.session.commit()
     for email, role, name, scope in DEMO_USERS:
         org.add_user(email, role, DEMO_PASSWORD, name=name, scope=[codes.get(s, s) for s in scope])
     return True
 
 
-def _answers(unit, p_pos, per_day, weeks, now, tz, rng):
-    scale = unit.scale
-    low, high = {"smiley5": (1, 5), "smiley4": (1, 4), "nps": (0, 10)}[scale]
+def _answers(unit, p_pos, per_day, weeks, now, tz, rng, worse_lately=False):
+    """Yield plausible weekday answers, office hours, over the last weeks."""
+    scale = stats.SCALES[unit.scale]
     local_now = now.astimezone(tz)
-    start_day = local_now.date() - timedelta(days=weeks * 7)
-    day = start_day
+    day = local_now.date() - timedelta(days=weeks * 7)
     while day <= local_now.date():
+        lately = worse_lately and (local_now.date() - day).days < 14
         if day.weekday() < 5:
-            # The last two weeks of the health centre drift worse on waiting time: something to find.
-            drift = 0.15 if unit.reasons_negative and (local_now.date() - day).days < 14 and p_pos < 0.8 else 0.0
             for _ in range(max(0, int(rng.gauss(per_day, per_day ** 0.5)))):
                 at = datetime(day.year, day.month, day.day, rng.randint(8, 15), rng.randint(0, 59), rng.randint(0, 59), tzinfo=tz)
-                if at > local_now:
-                    continue
-                yield _one(unit, scale, low, high, p_pos - drift, at, rng)
+                if at <= local_now:
+                    yield _one(unit, scale, p_pos - 0.15 if lately else p_pos, at, rng, lately)
         day += timedelta(days=1)
 
 
-def _one(unit, scale, low, high, p_pos, at, rng):
+def _one(unit, scale, p_pos, at, rng, lately=False):
+    """Return one answer row: a score, often a reason, sometimes a Finnish comment."""
     roll = rng.random()
     if roll < p_pos:
-        score = rng.choice([high, high, high - 1]) if scale != "nps" else rng.choice([9, 10, 10])
+        score = rng.choice(sorted(scale.positive) + [scale.high])
         reasons, comments = unit.reasons_positive, POSITIVE_COMMENTS
-    elif roll < p_pos + 0.08 and scale != "smiley4":
-        score = 3 if scale == "smiley5" else rng.choice([7, 8])
+    elif roll < p_pos + 0.08 and scale.neutral:
+        score = rng.choice(sorted(scale.neutral))
         reasons, comments = unit.reasons_negative, NEUTRAL_COMMENTS
     else:
-        score = rng.choice([low, low + 1]) if scale != "nps" else rng.randint(0, 6)
+        score = rng.choice(sorted(scale.negative))
         reasons, comments = unit.reasons_negative, NEGATIVE_COMMENTS
-    weights = [5, 3, 2, 2, 1][: len(reasons)]
+    weights = [max(1, 5 - 2 * i) for i in range(len(reasons))]
     reason = rng.choices(reasons, weights=weights)[0] if reasons and rng.random() < 0.6 else None
+    if lately and reason and scale.polarity(score) == "negative":
+        reason = "waiting_time"
     comment = rng.choice(comments) if rng.random() < 0.15 else None
     return {
         "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "unit_id": unit.id, "channel": rng.choice(["kiosk", "kiosk", "kiosk", "qr"]), "device_id": None,
-        "user_id": None, "score": score, "scale": scale, "reason": reason, "comment": comment,
+        "user_id": None, "score": score, "scale": scale.name, "reason": reason, "comment": comment,
         "segment": None, "lang": rng.choice(["fi"] * 8 + ["sv", "en"]),
         "answered_at": at.astimezone(UTC), "received_at": at.astimezone(UTC), "flags": "",
     }
 
 
 def demo_units():
+    """Return every unit, oldest first."""
     return db.session.execute(db.select(Unit).order_by(Unit.id)).scalars().all()

@@ -37,7 +37,9 @@ def init_app(app):
     def handle_http_error(exc):
         if wants_json():
             return error_response(exc.code, exc.description or exc.name, "body" if exc.code == 413 else None)
-        return render_template("error.html", code=exc.code, title=_http_title(exc.code)), exc.code
+        # A 400's description is written for people (e.g. a bad download filter); others may be internal.
+        description = exc.description if exc.code == 400 else None
+        return render_template("error.html", code=exc.code, title=_http_title(exc.code), description=description), exc.code
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc):

@@ -4,18 +4,26 @@ import csv
 import io
 import re
 from datetime import UTC
+from itertools import islice
 
 from flask import Response as HttpResponse
 from flask import stream_with_context
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from . import answers
+from . import answers, stats
 from .errors import ApiError
-from .models import CHANNELS, Response, Unit, db
+from .models import CHANNELS, KINDS, LANGS, Response, Unit, db, utcnow
+from .redact import redact
 
 COLUMNS = ["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"]
-# Beyond the contract's columns: flags keep the round trip lossless for repeat presses.
-EXTRA_COLUMNS = ["flags"]
+# Beyond the contract's columns: flags (repeat presses) and kind (staff-logged remarks) keep
+# the round trip lossless; an import accepts files without them.
+EXTRA_COLUMNS = ["flags", "kind"]
+RESPONSE_HEADER = COLUMNS + EXTRA_COLUMNS
 DANGEROUS = re.compile(r"^'*[=+\-@]")
+KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+FLAGS = re.compile(r"^[a-z_ ]{0,64}$")
 
 
 def neutralise(value):
@@ -33,10 +41,12 @@ def unneutralise(value):
 
 
 def format_segment(segment):
+    """Write a segment mapping as key=value;key=value."""
     return ";".join(f"{k}={v}" for k, v in (segment or {}).items())
 
 
 def parse_segment(text):
+    """Read key=value;key=value back into a mapping (None when empty)."""
     if not text:
         return None
     segment = {}
@@ -49,13 +59,16 @@ def parse_segment(text):
 
 
 def format_time(moment):
+    """Write a moment as ISO 8601 in UTC with a Z."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def response_row(r, unit_code):
+    """Return the interchange cells of one stored answer, in RESPONSE_HEADER order."""
     return [
         r.id, unit_code, r.channel, "" if r.score is None else r.score, r.scale, r.reason or "",
-        r.comment or "", format_segment(r.segment), r.lang or "", format_time(r.answered_at), r.flags,
+        r.comment or "", format_segment(r.segment), r.lang or "", format_time(r.answered_at),
+        r.flags, r.kind or "",
     ]
 
 
@@ -64,6 +77,11 @@ def response_rows(query):
     codes = dict(db.session.execute(db.select(Unit.id, Unit.code)).all())
     for r in db.session.execute(query.order_by(Response.answered_at, Response.id)).scalars().yield_per(2000):
         yield response_row(r, codes[r.unit_id])
+
+
+def tally_rows(table):
+    """Turn reports.tally_table() mappings into rows in TALLY_COLUMNS order."""
+    return ([row[c] for c in stats.TALLY_COLUMNS] for row in table)
 
 
 def csv_lines(header, rows):
@@ -79,15 +97,19 @@ def csv_lines(header, rows):
         yield buffer.getvalue()
 
 
+def _xlsx_cell(value):
+    value = neutralise(value)
+    # XML cannot hold most control characters; a spreadsheet would refuse the whole file.
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
 def xlsx_bytes(header, rows, title="Hymy"):
     """Write rows to an XLSX workbook in write-only (streaming) mode."""
-    from openpyxl import Workbook
-
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=title[:31])
     sheet.append(header)
     for row in rows:
-        sheet.append([neutralise(cell) for cell in row])
+        sheet.append([_xlsx_cell(cell) for cell in row])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
@@ -107,69 +129,86 @@ def download(header, rows, filename, fmt):
 
 
 def write_file(header, rows, path_or_stream, fmt):
+    """Write rows as CSV or XLSX to a path or an open text stream (such as stdout)."""
     if fmt == "xlsx":
         data = xlsx_bytes(header, rows)
-        if hasattr(path_or_stream, "buffer"):
-            path_or_stream.buffer.write(data)
+        if hasattr(path_or_stream, "write"):
+            getattr(path_or_stream, "buffer", path_or_stream).write(data)
         else:
             with open(path_or_stream, "wb") as out:
                 out.write(data)
         return
     if hasattr(path_or_stream, "write"):
-        for line in csv_lines(header, rows):
-            path_or_stream.write(line)
+        path_or_stream.writelines(csv_lines(header, rows))
         return
     with open(path_or_stream, "w", encoding="utf-8", newline="") as out:
-        for line in csv_lines(header, rows):
-            out.write(line)
+        out.writelines(csv_lines(header, rows))
 
 
 class ImportError_(ValueError):
     """A row of an imported CSV is invalid; the message names the line and field."""
 
 
-def import_csv(stream, batch_size=5000):
-    """Store every new row of an interchange CSV; return how many were stored.
+def import_csv(stream, batch_size=2000):
+    """Store every new row of an interchange CSV in one transaction; return how many were stored.
 
-    Rows whose id is already stored with the same content are skipped; the whole file is
-    checked before anything is written, so a bad row leaves the database untouched.
+    Rows are checked and written in batches. A row whose id is already stored (or appeared
+    earlier in the file) with the same content is skipped; any bad row rolls the whole
+    import back, so the database is left untouched. Open files with newline="".
     """
     reader = csv.DictReader(stream)
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ImportError_(f"the header lacks the column {missing[0]!r}")
+        raise ImportError_(f"line 1: the header lacks the column {missing[0]!r}")
     units = {u.code: u for u in db.session.execute(db.select(Unit)).scalars()}
-    pending, seen = [], set()
-    for line_no, raw in enumerate(reader, start=2):
+    records = _records(reader, units)
+    stored = 0
+    try:
+        while batch := list(islice(records, batch_size)):
+            stored += _store_batch(batch)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return stored
+
+
+def _records(reader, units):
+    """Yield (line number, record) for each row; raise ImportError_ naming the first bad one."""
+    line_no = 2
+    while True:
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ImportError_(f"line {line_no}: {exc}") from None
         row = {k: unneutralise(v or "") for k, v in raw.items() if k}
         try:
             record = _import_record(row, units)
-        except (ApiError, ValueError) as exc:
-            field = getattr(exc, "field", None)
-            message = getattr(exc, "message", str(exc))
-            raise ImportError_(f"line {line_no}: {message}" + (f" (field {field})" if field else "")) from None
-        if record["id"] in seen:
-            raise ImportError_(f"line {line_no}: the id {record['id']} appears twice in the file")
-        seen.add(record["id"])
-        pending.append(record)
-    stored = 0
-    for start in range(0, len(pending), batch_size):
-        batch = pending[start:start + batch_size]
-        existing = {
-            r.id: r for r in db.session.execute(
-                db.select(Response).where(Response.id.in_([rec["id"] for rec in batch]))
-            ).scalars()
-        }
-        for rec in batch:
-            if rec["id"] in existing and not _same_row(existing[rec["id"]], rec):
-                db.session.rollback()
-                raise ImportError_(f"the id {rec['id']} is already stored with other content")
-        new = [rec for rec in batch if rec["id"] not in existing]
-        if new:
-            db.session.execute(db.insert(Response), new)
-        stored += len(new)
-    db.session.commit()
-    return stored
+        except ApiError as exc:
+            raise ImportError_(f"line {line_no}: {exc.message} (field {exc.field})") from None
+        yield line_no, record
+        line_no = reader.line_num + 1
+
+
+def _store_batch(batch):
+    """Insert the batch's new rows (without committing); return how many there were."""
+    fresh = {}
+    for line_no, rec in batch:
+        earlier = fresh.get(rec["id"])
+        if earlier is not None and not _same_record(earlier, rec):
+            raise ImportError_(f"line {line_no}: the id {rec['id']} appears earlier in the file with other content (field id)")
+        fresh.setdefault(rec["id"], rec)
+    existing = db.session.execute(db.select(Response).where(Response.id.in_(list(fresh)))).scalars()
+    for stored in existing:
+        rec = fresh.pop(stored.id)
+        if not _same_record(_stored_record(stored), rec):
+            line_no = next(n for n, r in batch if r["id"] == stored.id)
+            raise ImportError_(f"line {line_no}: the id {stored.id} is already stored with other content (field id)")
+    if fresh:
+        db.session.execute(db.insert(Response), list(fresh.values()))
+    return len(fresh)
 
 
 def _import_record(row, units):
@@ -185,40 +224,48 @@ def _import_record(row, units):
         try:
             score = int(row["score"])
         except ValueError:
-            raise ApiError(422, "score must be a whole number", "score") from None
-        from .stats import SCALES
-
-        if not SCALES[scale].low <= score <= SCALES[scale].high:
+            raise ApiError(422, f"score must be a whole number; got {row['score']!r}", "score") from None
+        if not stats.SCALES[scale].low <= score <= stats.SCALES[scale].high:
             raise ApiError(422, f"score {score} is outside the scale {scale}", "score")
+    reason = row["reason"] or None
+    if reason is not None and not KEY.match(reason):
+        raise ApiError(422, f"reason {reason!r} is not a reason key", "reason")
     comment = row["comment"] or None
     if comment and len(comment) > answers.MAX_COMMENT:
-        raise ApiError(422, "comment is too long", "comment")
+        raise ApiError(422, f"comment is longer than {answers.MAX_COMMENT} characters", "comment")
     if score is None and comment is None:
         raise ApiError(422, "a row needs a score, a comment or both", "score")
     lang = row["lang"] or None
-    if lang not in (None, "fi", "sv", "en"):
+    if lang is not None and lang not in LANGS:
         raise ApiError(422, "lang must be fi, sv or en", "lang")
     try:
         segment = answers.validate_segment(parse_segment(row["segment"]))
     except ValueError as exc:
         raise ApiError(422, str(exc), "segment") from None
     answered_at = answers.parse_time(row["answered_at"], check_range=False)
-    from .models import utcnow
-
+    flags = row.get("flags", "")
+    if not FLAGS.match(flags):
+        raise ApiError(422, "flags must be words such as repeat", "flags")
+    kind = row.get("kind", "") or None
+    if kind is not None and kind not in KINDS:
+        raise ApiError(422, f"kind must be one of {', '.join(KINDS)}", "kind")
     return {
         "id": answer_id, "unit_id": unit.id, "channel": row["channel"], "score": score,
-        "scale": scale, "reason": row["reason"] or None,
+        "scale": scale, "reason": reason,
         # Imported comments go through the same scrubbing as every other way in.
-        "comment": answers.redact(comment) if comment else None,
+        "comment": redact(comment) if comment else None,
         "segment": segment, "lang": lang, "answered_at": answered_at, "received_at": utcnow(),
-        "flags": row.get("flags", "") or "", "device_id": None, "user_id": None,
+        "flags": flags, "kind": kind, "device_id": None, "user_id": None,
     }
 
 
-def _same_row(stored, rec):
-    return (
-        stored.unit_id == rec["unit_id"] and stored.score == rec["score"] and stored.scale == rec["scale"]
-        and stored.reason == rec["reason"] and stored.comment == rec["comment"]
-        and (stored.segment or None) == rec["segment"] and stored.lang == rec["lang"]
-        and stored.answered_at == rec["answered_at"] and stored.channel == rec["channel"]
-    )
+# What makes two rows "the same answer"; flags and received_at are the server's own.
+SAME_FIELDS = ("unit_id", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at", "kind")
+
+
+def _stored_record(stored):
+    return {field: getattr(stored, field) for field in SAME_FIELDS} | {"segment": stored.segment or None}
+
+
+def _same_record(a, b):
+    return all(a[field] == b[field] for field in SAME_FIELDS)

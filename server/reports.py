@@ -34,12 +34,21 @@ def select_units(unit_code=None, area=None, allowed=None):
 
 
 def parse_day(value, name):
+    """Parse an optional YYYY-MM-DD filter; raise SelectionError naming the filter."""
     if not value:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
         raise SelectionError(f"{name} must be a date such as 2026-01-31; got {value!r}") from None
+
+
+def parse_days(first, last, first_name="from", last_name="to"):
+    """Parse an optional inclusive range of local days; refuse one that ends before it starts."""
+    first_day, last_day = parse_day(first, first_name), parse_day(last, last_name)
+    if first_day and last_day and first_day > last_day:
+        raise SelectionError(f"{first_name} ({first_day}) comes after {last_name} ({last_day})")
+    return first_day, last_day
 
 
 def answers_query(units, first=None, last=None, tz_name="Europe/Helsinki", include_flagged=False):
@@ -52,6 +61,7 @@ def answers_query(units, first=None, last=None, tz_name="Europe/Helsinki", inclu
 
 
 def _time_filter(query, first, last, tz_name):
+    """Keep answers given on local days first..last inclusive (either may be None)."""
     if first:
         start, _ = stats.day_range(first, first, tz_name)
         query = query.where(Response.answered_at >= start)
@@ -61,12 +71,11 @@ def _time_filter(query, first, last, tz_name):
     return query
 
 
-def tally(units, start=None, end=None, include_flagged=False, channels=None):
-    """One Tally over the units between UTC moments start (inclusive) and end (exclusive)."""
+def _counts_query(units, start, end, include_flagged, channels, *columns):
     query = (
-        db.select(Response.scale, Response.score, func.count())
+        db.select(*columns, Response.scale, Response.score, func.count())
         .where(Response.unit_id.in_([u.id for u in units]), Response.score.is_not(None))
-        .group_by(Response.scale, Response.score)
+        .group_by(*columns, Response.scale, Response.score)
     )
     if start is not None:
         query = query.where(Response.answered_at >= start)
@@ -76,10 +85,34 @@ def tally(units, start=None, end=None, include_flagged=False, channels=None):
         query = query.where(Response.flags == "")
     if channels:
         query = query.where(Response.channel.in_(channels))
+    return query
+
+
+def tally(units, start=None, end=None, include_flagged=False, channels=None):
+    """One Tally over the units between UTC moments start (inclusive) and end (exclusive)."""
     result = stats.Tally()
-    for scale, score, n in db.session.execute(query):
+    for scale, score, n in db.session.execute(_counts_query(units, start, end, include_flagged, channels)):
         result.add(scale, score, n)
     return result
+
+
+def tallies_by_unit(units, start=None, end=None, include_flagged=False, channels=None):
+    """One Tally per unit (in the order given) over the same window, in a single query."""
+    result = {u.id: stats.Tally() for u in units}
+    query = _counts_query(units, start, end, include_flagged, channels, Response.unit_id)
+    for unit_id, scale, score, n in db.session.execute(query):
+        result[unit_id].add(scale, score, n)
+    return [(u, result[u.id]) for u in units]
+
+
+def latest_comments(unit, limit=10):
+    """Return the unit's most recent answers that carry a comment, newest first."""
+    return db.session.execute(
+        db.select(Response)
+        .where(Response.unit_id == unit.id, Response.comment.is_not(None))
+        .order_by(Response.answered_at.desc())
+        .limit(limit)
+    ).scalars().all()
 
 
 def tally_table(units, bucket="day", first=None, last=None, tz_name="Europe/Helsinki", include_flagged=False):

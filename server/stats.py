@@ -3,7 +3,7 @@
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 MIN_ANSWERS = 5  # any figure over fewer answers is shown as "fewer than 5 answers"
@@ -46,7 +46,10 @@ def wilson(successes, n, z=Z95):
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 and n the bound is exactly 0 or 1; rounding must not move it off the edge.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Tally:
     index_sum: float = 0.0
 
     def add(self, scale_name, score, n=1):
+        """Count n answers with the score on the scale; answers without a score count nowhere."""
         if score is None:
             return
         self.counts[(scale_name, score)] += n
@@ -64,6 +68,7 @@ class Tally:
         self.index_sum += n * (score - scale.low) / (scale.high - scale.low) * 100
 
     def merge(self, other):
+        """Add another tally's counts to this one."""
         for key, n in other.counts.items():
             self.counts[key] += n
         self.index_sum += other.index_sum
@@ -72,6 +77,7 @@ class Tally:
         return sum(n for (s, score), n in self.counts.items() if SCALES[s].polarity(score) == polarity)
 
     def per_score(self, scale_name):
+        """Return {score: count} for every score of the scale, zeros included."""
         return {score: self.counts.get((scale_name, score), 0) for score in SCALES[scale_name].scores}
 
     @property
@@ -172,7 +178,8 @@ def period_key(moment, bucket, tz):
 
 def local_day_start(day, tz):
     """The UTC moment a local calendar day begins."""
-    return datetime.combine(day, time.min, tzinfo=tz)
+    # Convert to UTC: arithmetic between aware times of one zone ignores DST changes.
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
 
 
 def day_range(first, last, tz_name):
@@ -182,12 +189,25 @@ def day_range(first, last, tz_name):
 
 
 def today(tz_name, now=None):
+    """Return the local calendar day of now (default: this moment) in the zone."""
     now = now or datetime.now(ZoneInfo(tz_name))
     return now.astimezone(ZoneInfo(tz_name)).date()
 
 
 def week_start(day: date):
+    """Return the Monday of the ISO week the day belongs to."""
     return day - timedelta(days=day.weekday())
+
+
+def dashboard_windows(tz_name, now=None):
+    """Return {"today", "yesterday", "week"}: UTC [start, end) of each, in local days."""
+    day = today(tz_name, now)
+    yesterday = day - timedelta(days=1)
+    return {
+        "today": day_range(day, day, tz_name),
+        "yesterday": day_range(yesterday, yesterday, tz_name),
+        "week": day_range(week_start(day), day, tz_name),
+    }
 
 
 def tally_rows(rows, bucket, tz_name):

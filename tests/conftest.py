@@ -10,6 +10,7 @@ import threading
 import uuid
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import MetaData, text
 
@@ -19,6 +20,18 @@ from server.models import db
 PASSWORD = "correct horse battery"
 TEST_DB_URL = os.environ.get("HYMY_TEST_DATABASE_URL")
 CHROMIUM = os.environ.get("HYMY_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in an app context of its own, as under a real server.
+
+    The app fixture keeps one app context open, which requests would otherwise share (and with
+    it flask.g, where Flask-Login keeps the signed-in user): two clients would see one user.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
 
 
 def _config(db_url, tmp_path):
@@ -62,7 +75,7 @@ def app(migrated_template, tmp_path):
         shutil.copy(migrated_template, path)
         url = f"sqlite:///{path}"
     app = create_app(_config(url, tmp_path))
-    app.config["TEST_PASSWORD"] = PASSWORD
+    app.test_client_class = IsolatedClient
     with app.app_context():
         if TEST_DB_URL:
             tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)

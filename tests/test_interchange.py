@@ -1,0 +1,289 @@
+"""The interchange CSV and every download: lossless round trip, formula safety, tally columns."""
+
+import csv
+import io
+import shutil
+from datetime import UTC, datetime
+
+import pytest
+from openpyxl import load_workbook
+
+from server import cli, create_app, interchange
+from server.models import Response, Unit, db
+from tests.conftest import TEST_DB_URL, _config, new_id
+
+CONTRACT_HEADER = ["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"]
+TALLY_HEADER = ["unit", "period", "answers", "positive", "neutral", "negative", "pct_positive", "pct_negative", "index"]
+TRICKY_COMMENTS = [
+    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    "'=already quoted",
+    "''=twice quoted",
+    "@SUM(A1:A2)",
+    "-5 minutes late",
+    "+ plus sign first",
+    "'just an apostrophe",
+    "comma, \"quotes\" and\na newline",
+    "Windows line\r\nbreak",
+    "Hyvä palvelu, kiitos! Åbo Akademi, ÄÖÅ äöå ß – “lainaus”",
+]
+
+
+def utc(text):
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def add_answer(unit, score=5, at="2026-01-15T10:00:00", **fields):
+    row = Response(
+        id=new_id(), unit_id=unit.id, channel=fields.pop("channel", "kiosk"), score=score, scale=unit.scale,
+        answered_at=utc(at), received_at=datetime.now(UTC), flags=fields.pop("flags", ""), **fields,
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def hymy(runner, *args):
+    return runner.invoke(cli.main, args=[str(a) for a in args])
+
+
+def rows_of(text):
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+@pytest.fixture
+def sample(make_unit):
+    """Two units with answers that exercise every column and every awkward character."""
+    unit = make_unit("Vastaanotto", area="Etelä")
+    nps = make_unit("Palvelutalo", scale="nps")
+    for i, comment in enumerate(TRICKY_COMMENTS):
+        add_answer(unit, score=1 + i % 5, at=f"2026-01-{10 + i:02d}T08:{i:02d}:03.123456", comment=comment,
+                   reason="waiting_time" if i % 2 else None, lang=("fi", "sv", "en")[i % 3])
+    add_answer(unit, score=None, comment="Puhelimessa kiitettiin", channel="spoken", kind="praise")
+    add_answer(unit, score=4, segment={"who": "relative", "-age": "65+"}, flags="repeat")
+    add_answer(nps, score=0, at="2026-02-01T12:00:00", segment={"visit": "first"})
+    add_answer(nps, score=10, at="2026-02-01T12:00:01")
+    return unit, nps
+
+
+@pytest.fixture
+def fresh_app(migrated_template, tmp_path):
+    """A second Hymy app on its own, freshly migrated database."""
+    if TEST_DB_URL:
+        pytest.skip("needs a second database; runs on SQLite")
+    path = tmp_path / "fresh.sqlite3"
+    shutil.copy(migrated_template, path)
+    other = create_app(_config(f"sqlite:///{path}", tmp_path))
+    yield other
+    with other.app_context():
+        db.engine.dispose()
+
+
+def test_export_then_import_into_a_fresh_database_loses_nothing(app, runner, sample, fresh_app, tmp_path):
+    exported = tmp_path / "answers.csv"
+    assert hymy(runner, "export", "responses", "-o", exported).exit_code == 0
+    units = [(u.code, u.names, u.scale) for u in db.session.execute(db.select(Unit)).scalars()]
+    originals = {r.id: r for r in db.session.execute(db.select(Response)).scalars()}
+
+    with fresh_app.app_context():
+        for code, names, scale in units:
+            db.session.add(Unit(code=code, names=names, scale=scale))
+        db.session.commit()
+        result = hymy(fresh_app.test_cli_runner(), "import", exported)
+        assert result.exit_code == 0, result.output
+        assert result.output.strip().splitlines()[-1] == str(len(originals))
+        again = tmp_path / "again.csv"
+        assert hymy(fresh_app.test_cli_runner(), "export", "responses", "-o", again).exit_code == 0
+        imported = {r.id: r for r in db.session.execute(db.select(Response)).scalars()}
+        fields = ("channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at", "flags", "kind")
+        copies = {i: tuple(getattr(r, f) for f in fields) for i, r in imported.items()}
+
+    assert again.read_bytes() == exported.read_bytes()
+    assert copies == {i: tuple(getattr(r, f) for f in fields) for i, r in originals.items()}
+    assert {r.comment for r in originals.values()} >= set(TRICKY_COMMENTS)
+
+
+def test_no_csv_cell_starts_like_a_formula(runner, sample):
+    result = hymy(runner, "export", "responses")
+    rows = rows_of(result.output)
+    cells = [cell for row in rows for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
+    comments = [row[6] for row in rows[1:]]
+    assert "'=HYPERLINK(\"http://evil.example\",\"click\")" in comments
+    assert "''=already quoted" in comments
+    assert "'''=twice quoted" in comments
+    assert "'@SUM(A1:A2)" in comments
+    assert "'-5 minutes late" in comments
+    # Text that would not run as a formula is left exactly as it was.
+    assert "'just an apostrophe" in comments
+    assert "who=relative;-age=65+" in [row[7] for row in rows[1:]]
+
+
+def test_no_xlsx_cell_is_a_formula(client, login_as, sample, tmp_path, runner):
+    unit, _nps = sample
+    out = tmp_path / "answers.xlsx"
+    assert hymy(runner, "export", "responses", "--format", "xlsx", "-o", out).exit_code == 0
+    login_as("admin")
+    downloaded = client.get(f"/manage/units/{unit.code}/export.xlsx?kind=responses")
+    assert downloaded.status_code == 200
+    for workbook in (load_workbook(out), load_workbook(io.BytesIO(downloaded.data))):
+        sheet = workbook.active
+        cells = [cell for row in sheet.iter_rows() for cell in row if cell.value is not None]
+        assert not [c.coordinate for c in cells if c.data_type == "f"]
+        assert not [c.value for c in cells if isinstance(c.value, str) and c.value[:1] in "=+-@"]
+        comments = [row[6] for row in sheet.iter_rows(min_row=2, values_only=True)]
+        assert "'=HYPERLINK(\"http://evil.example\",\"click\")" in comments
+
+
+def test_the_tally_csv_has_the_contract_columns_and_leaves_small_counts_empty(runner, make_unit):
+    unit = make_unit("Vastaanotto")
+    for score in (5, 5, 5, 4, 1):
+        add_answer(unit, score=score, at="2026-01-15T10:00:00")
+    for score in (5, 1):
+        add_answer(unit, score=score, at="2026-01-16T10:00:00")
+    result = hymy(runner, "export", "tally", "--unit", unit.code)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output, newline="")))
+    assert list(rows[0])[:9] == TALLY_HEADER
+    full, small = rows
+    assert (full["period"], full["answers"], full["positive"], full["neutral"], full["negative"]) == (
+        "2026-01-15", "5", "4", "0", "1")
+    assert (full["pct_positive"], full["pct_negative"], full["index"]) == ("80.0", "20.0", "75.0")
+    assert (small["period"], small["answers"]) == ("2026-01-16", "2")
+    assert [small[c] for c in TALLY_HEADER[3:]] == [""] * 6
+
+
+@pytest.mark.parametrize(
+    ("bucket", "periods"),
+    [("day", ["2026-01-04", "2026-01-05"]), ("week", ["2026-W01", "2026-W02"]), ("month", ["2026-01"])],
+)
+def test_the_tally_buckets_by_local_day_week_and_month(runner, make_unit, bucket, periods):
+    unit = make_unit("Vastaanotto")
+    add_answer(unit, at="2026-01-04T21:30:00")  # Sunday 23:30 in Helsinki
+    add_answer(unit, at="2026-01-04T22:30:00")  # Monday 00:30 in Helsinki
+    result = hymy(runner, "export", "tally", "--bucket", bucket)
+    assert [r["period"] for r in csv.DictReader(io.StringIO(result.output))] == periods
+
+
+def test_from_and_to_are_inclusive_local_days(runner, make_unit):
+    unit = make_unit("Vastaanotto")
+    before = add_answer(unit, at="2026-01-14T21:30:00")  # 14 January, 23:30 local
+    first = add_answer(unit, at="2026-01-14T22:30:00")  # 15 January, 00:30 local
+    last = add_answer(unit, at="2026-01-16T21:59:59")  # 16 January, 23:59:59 local
+    after = add_answer(unit, at="2026-01-16T22:00:00")  # 17 January, 00:00 local
+    result = hymy(runner, "export", "responses", "--from", "2026-01-15", "--to", "2026-01-16")
+    ids = [r["id"] for r in csv.DictReader(io.StringIO(result.output))]
+    assert ids == [first.id, last.id]
+    assert before.id not in ids and after.id not in ids
+    everything = hymy(runner, "export", "responses")
+    assert len(list(csv.DictReader(io.StringIO(everything.output)))) == 4
+
+
+def write_csv(path, rows, header=CONTRACT_HEADER):
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def row(for_unit, **cells):
+    values = {"id": new_id(), "unit": for_unit.code, "channel": "kiosk", "score": "5", "scale": "smiley5", "reason": "",
+              "comment": "", "segment": "", "lang": "fi", "answered_at": "2026-01-15T10:00:00Z"} | cells
+    return [values[c] for c in CONTRACT_HEADER]
+
+
+def count_responses():
+    return db.session.execute(db.select(db.func.count()).select_from(Response)).scalar_one()
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"score": "6"}, "score"),
+        ({"score": "five"}, "score"),
+        ({"unit": "nosuchunit"}, "unit"),
+        ({"id": "not-a-uuid"}, "id"),
+        ({"channel": "pigeon"}, "channel"),
+        ({"scale": "stars"}, "scale"),
+        ({"lang": "de"}, "lang"),
+        ({"answered_at": "yesterday"}, "answered_at"),
+        ({"answered_at": "2026-01-15T10:00:00"}, "answered_at"),
+        ({"segment": "no-equals-sign"}, "segment"),
+        ({"score": "", "comment": ""}, "score"),
+        ({"comment": "x" * 2001}, "comment"),
+    ],
+)
+def test_a_bad_row_names_its_line_and_field_and_stores_nothing(runner, make_unit, tmp_path, bad, field):
+    unit = make_unit("Vastaanotto")
+    # The first row spans two physical lines; the bad row starts on line 4.
+    path = write_csv(tmp_path / "in.csv", [row(unit, comment="kaksi\nriviä"), row(unit, **bad), row(unit)])
+    result = hymy(runner, "import", path)
+    assert result.exit_code != 0
+    assert "line 4" in result.output
+    assert f"(field {field})" in result.output
+    assert count_responses() == 0
+
+
+def test_a_bad_row_after_many_good_batches_still_stores_nothing(app, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    path = write_csv(tmp_path / "in.csv", [row(unit) for _ in range(25)] + [row(unit, score="0")])
+    with path.open(encoding="utf-8", newline="") as file, pytest.raises(interchange.ImportError_, match="line 27"):
+        interchange.import_csv(file, batch_size=10)
+    assert count_responses() == 0
+
+
+def test_a_header_without_a_contract_column_is_refused(runner, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    path = write_csv(tmp_path / "in.csv", [row(unit)[:-1]], header=CONTRACT_HEADER[:-1])
+    result = hymy(runner, "import", path)
+    assert result.exit_code != 0
+    assert "answered_at" in result.output
+
+
+def test_importing_the_same_file_twice_stores_nothing_the_second_time(runner, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    path = write_csv(tmp_path / "in.csv", [row(unit), row(unit, score="", comment="Kirje", channel="letter")])
+    assert hymy(runner, "import", path).output.strip().splitlines()[-1] == "2"
+    second = hymy(runner, "import", path)
+    assert second.exit_code == 0
+    assert second.output.strip().splitlines()[-1] == "0"
+    assert count_responses() == 2
+
+
+def test_a_known_id_with_other_content_is_refused(runner, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    same_id = new_id()
+    write_csv(tmp_path / "first.csv", [row(unit, id=same_id, score="5")])
+    hymy(runner, "import", tmp_path / "first.csv")
+    path = write_csv(tmp_path / "second.csv", [row(unit), row(unit, id=same_id, score="1")])
+    result = hymy(runner, "import", path)
+    assert result.exit_code != 0
+    assert "line 3" in result.output and "other content" in result.output
+    assert count_responses() == 1
+    assert db.session.get(Response, same_id).score == 5
+
+
+def test_a_repeated_id_within_one_file_is_stored_once(runner, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    twice = row(unit)
+    result = hymy(runner, "import", write_csv(tmp_path / "in.csv", [twice, twice]))
+    assert result.output.strip().splitlines()[-1] == "1"
+
+
+def test_imported_comments_are_scrubbed_of_personal_data(runner, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    answer = row(unit, comment="Soittakaa 040 123 4567 tai maija@example.org")
+    hymy(runner, "import", write_csv(tmp_path / "in.csv", [answer]))
+    stored = db.session.get(Response, answer[0]).comment
+    assert "4567" not in stored and "maija@example.org" not in stored
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [("=1+1", "'=1+1"), ("'=1+1", "''=1+1"), ("+358", "'+358"), ("-", "'-"), ("@x", "'@x"),
+     ("'plain", "'plain"), ("plain", "plain"), ("", ""), (5, 5), (-1.5, -1.5)],
+)
+def test_neutralise_and_unneutralise_are_exact_inverses(cell, written):
+    assert interchange.neutralise(cell) == written
+    if isinstance(cell, str):
+        assert interchange.unneutralise(written) == cell
