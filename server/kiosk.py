@@ -1,7 +1,9 @@
 """What clients see: the kiosk page, the phone page, the unit's QR code and poster."""
 
+import hashlib
 import io
 import json
+import os
 
 import qrcode
 import qrcode.image.svg
@@ -20,7 +22,31 @@ def unit_or_404(code):
     return db.first_or_404(db.select(Unit).where(Unit.code == code))
 
 
+# What the service worker caches; a change to any of them gives the kiosk a new cache version.
+OFFLINE_ASSETS = ("kiosk.js", "outbox.js", "kiosk.css", "icon.svg", "sw.js")
+
+
+def asset_version():
+    """Return a short fingerprint of the kiosk's static files, for the service worker's cache name."""
+    digest = hashlib.sha256()
+    for name in OFFLINE_ASSETS:
+        try:
+            stat = os.stat(os.path.join(current_app.static_folder, name))
+        except OSError:
+            continue
+        digest.update(f"{name}:{stat.st_mtime_ns}:{stat.st_size};".encode())
+    return digest.hexdigest()[:12]
+
+
 def answer_page(unit, mode):
+    """Render the answer page; a kiosk speaks its unit's default language unless ?lang= says otherwise."""
+    if mode == "kiosk" and request.args.get("lang") not in ("fi", "sv", "en"):
+        with force_locale(unit.default_lang or "fi"):
+            return render_answer_page(unit, mode)
+    return render_answer_page(unit, mode)
+
+
+def render_answer_page(unit, mode):
     scale = stats.SCALES[unit.scale]
     faces = [
         {"score": s, "label": face_label(unit.scale, s), "polarity": scale.polarity(s)}
@@ -41,6 +67,7 @@ def answer_page(unit, mode):
         nps_ends=NPS_ENDS if unit.scale == "nps" else None,
         reset_ms=current_app.config["HYMY_KIOSK_RESET_SECONDS"] * 1000,
         idle_ms=current_app.config["HYMY_KIOSK_IDLE_SECONDS"] * 1000,
+        asset_version=asset_version(),
     )
 
 
