@@ -167,7 +167,7 @@ def browser():
 
 
 @pytest.fixture
-def tablet(browser):
+def tablet(browser, live_server):
     """A tablet-sized browser page in a fresh context."""
     context = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True, locale="fi-FI")
     page = context.new_page()
@@ -176,7 +176,7 @@ def tablet(browser):
 
 
 @pytest.fixture
-def phone(browser):
+def phone(browser, live_server):
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True, locale="fi-FI")
     page = context.new_page()
     yield page
