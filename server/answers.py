@@ -13,6 +13,7 @@ from .models import CHANNELS, LANGS, SCALE_NAMES, Response, Unit, db, utcnow
 from .redact import redact
 
 logger = logging.getLogger(__name__)
+RESPONSE_INSERT = Response.__table__.insert()
 
 MAX_COMMENT = 2000
 MAX_FUTURE = timedelta(minutes=10)
@@ -112,7 +113,7 @@ def validate(payload, unit_lookup, now=None, check_time_range=True):
             raise ApiError(422, "comment contains a NUL character", "comment")
         comment = redact(comment.strip()) or None
 
-    segment = validate_segment(payload.get("segment"))
+    segment = validate_segment(payload.get("segment"), unit)
 
     lang = payload.get("lang")
     if lang is not None and lang not in LANGS:
@@ -132,7 +133,11 @@ def validate(payload, unit_lookup, now=None, check_time_range=True):
     )
 
 
-def validate_segment(segment):
+def validate_segment(segment, unit=None):
+    """Check a segment's shape and, when a unit is given, that it answers the unit's segment questions.
+
+    Imports pass no unit: historical rows keep segments the unit may no longer ask about.
+    """
     if segment is None:
         return None
     if not isinstance(segment, dict):
@@ -144,6 +149,16 @@ def validate_segment(segment):
             raise ApiError(422, "segment keys must be short and contain no = or ;", "segment")
         if not isinstance(value, str) or len(value) > MAX_SEGMENT_TEXT or any(c in value for c in "=;"):
             raise ApiError(422, "segment values must be short strings with no = or ;", "segment")
+    if unit is not None and segment:
+        questions = {q.get("key"): q for q in unit.segment_questions or []}
+        if not questions:
+            raise ApiError(422, "this unit asks no segment question", "segment")
+        for key, value in segment.items():
+            if key not in questions:
+                raise ApiError(422, f"segment question {key!r} is not configured for this unit", "segment")
+            values = [option.get("value") for option in questions[key].get("options") or []]
+            if value not in values:
+                raise ApiError(422, f"segment answer {value!r} is not an option of question {key!r}", "segment")
     return dict(segment) or None
 
 
@@ -178,7 +193,8 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
         "answered_at": answer.answered_at, "received_at": utcnow(), "flags": flags,
     }
     try:
-        db.session.execute(db.insert(Response).values(**values))
+        # A plain table insert with bound parameters: its compiled form is cached across requests.
+        db.session.execute(RESPONSE_INSERT, values)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -93,7 +93,7 @@ def post_response():
     if device is not None:
         if answer.unit.id != device.unit_id:
             raise ApiError(403, "this device is enrolled for another unit", "unit")
-        device.last_seen_at = utcnow()
+        device.mark_seen()
     status = answers.store(answer, "kiosk" if device else "qr", device=device)
     return jsonify({"id": answer.id, "status": status}), 201 if status == "stored" else 200
 

@@ -167,6 +167,14 @@ class Device(db.Model):
         self.revoked_at = None
         return token
 
+    SEEN_GRANULARITY = timedelta(seconds=30)
+
+    def mark_seen(self, now=None):
+        """Record contact; within half a minute of the last record, skip the write."""
+        now = now or utcnow()
+        if self.last_seen_at is None or now - self.last_seen_at >= self.SEEN_GRANULARITY:
+            self.last_seen_at = now
+
     @property
     def status(self):
         if self.revoked_at:

@@ -4,15 +4,29 @@ Like pysqlite's own legacy mode, reads run outside a transaction (each sees the 
 and a transaction begins at the first statement that writes. Unlike it, that transaction begins
 with BEGIN IMMEDIATE: it takes the write lock at once, waiting its turn through the busy
 timeout, instead of starting as a reader that later fails with "database is locked".
+
+Writers of one process also queue on a lock of their own before BEGIN IMMEDIATE: SQLite's busy
+handler polls with growing sleeps (up to 100 ms), so eight waitress threads contending for the
+write lock would mostly sleep; a Python lock hands the turn over the moment it is free. Other
+processes on the same file still meet SQLite's own lock and busy timeout.
 """
 
 import sqlite3
+import threading
 
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+_write_locks = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock(database):
+    with _write_locks_guard:
+        return _write_locks.setdefault(database, threading.Lock())
 
 
 @event.listens_for(Engine, "connect")
@@ -26,6 +40,7 @@ def _on_connect(dbapi_connection, connection_record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
+    connection_record.info["hymy_busy_timeout_s"] = timeout / 1000
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -36,4 +51,27 @@ def _begin_before_writes(conn, cursor, statement, parameters, context, executema
         return
     dbapi_connection = conn.connection.dbapi_connection
     if not dbapi_connection.in_transaction and statement.lstrip()[:7].upper().startswith(WRITES):
-        cursor.execute("BEGIN IMMEDIATE")
+        info = conn.connection.info
+        if "hymy_write_lock" not in info:
+            lock = _write_lock(conn.engine.url.database)
+            if not lock.acquire(timeout=info.get("hymy_busy_timeout_s", 10)):
+                raise sqlite3.OperationalError("database is locked (waited for another writer of this process)")
+            info["hymy_write_lock"] = lock
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            info.pop("hymy_write_lock").release()
+            raise
+
+
+def _release_write_lock(dbapi_connection, connection_record=None, *args):
+    if connection_record is None:
+        return
+    lock = connection_record.info.pop("hymy_write_lock", None)
+    if lock is not None:
+        lock.release()
+
+
+# A connection goes back to the pool after its commit or rollback: the next writer's turn.
+for _name in ("checkin", "close", "invalidate", "detach"):
+    event.listen(Pool, _name, _release_write_lock)
