@@ -21,8 +21,11 @@ def openapi_document(base_url):
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string", "format": "uuid", "description": "Client-generated UUID; the idempotency key."},
-            "unit": {"type": "string", "description": "The unit's public code."},
-            "score": {"type": ["integer", "null"], "description": "On the unit's scale: smiley5 1-5, smiley4 1-4, nps 0-10."},
+            "unit": {"type": "string", "minLength": 1, "maxLength": 16, "description": "The unit's public code."},
+            "score": {
+                "type": ["integer", "null"], "minimum": 0, "maximum": 10,
+                "description": "On the unit's scale: smiley5 1-5, smiley4 1-4, nps 0-10.",
+            },
             "reason": {"type": "string", "description": "A reason key configured for the unit."},
             "comment": {"type": "string", "maxLength": MAX_COMMENT},
             "segment": {"type": "object", "additionalProperties": {"type": "string"}},
