@@ -93,8 +93,13 @@ def from_environment(instance_path, environ=os.environ):
         "HYMY_RETENTION_DAYS": env_int("HYMY_RETENTION_DAYS", 0, 0, 100 * 365, environ),
         "HYMY_STAFF_RETENTION_DAYS": env_int("HYMY_STAFF_RETENTION_DAYS", 0, 0, 100 * 365, environ),
         "HYMY_REQUEST_LOG": env_bool("HYMY_REQUEST_LOG", True, environ),
+        "HYMY_KIOSK_SILENT_MINUTES": env_int("HYMY_KIOSK_SILENT_MINUTES", 15, 2, 7 * 24 * 60, environ),
+        "HYMY_KIOSK_QUEUE_MINUTES": env_int("HYMY_KIOSK_QUEUE_MINUTES", 30, 1, 7 * 24 * 60, environ),
         "HYMY_PROXY_HOPS": env_int("HYMY_PROXY_HOPS", 0, 0, 10, environ),
         "SESSION_COOKIE_SECURE": env_bool("HYMY_SECURE_COOKIES", base_url.startswith("https://"), environ),
+        "HYMY_ACCESSIBILITY_CONTACT": env_str("HYMY_ACCESSIBILITY_CONTACT", "", environ),
+        "HYMY_CONTROLLER_NAME": env_str("HYMY_CONTROLLER_NAME", "", environ),
+        "HYMY_PRIVACY_CONTACT": env_str("HYMY_PRIVACY_CONTACT", "", environ),
     }
 
 

@@ -175,6 +175,18 @@ class Device(db.Model):
         if self.last_seen_at is None or now - self.last_seen_at >= self.SEEN_GRANULARITY:
             self.last_seen_at = now
 
+    def warnings(self, silent_after, queue_after, now=None):
+        """Say what a manager should look at: a silent kiosk, or answers waiting too long on it."""
+        if self.status != "enrolled":
+            return []
+        now = now or utcnow()
+        found = []
+        if self.last_seen_at is None or now - self.last_seen_at > silent_after:
+            found.append("silent")
+        if self.queued_count and self.oldest_queued_at and now - self.oldest_queued_at > queue_after:
+            found.append("queue")
+        return found
+
     @property
     def status(self):
         if self.revoked_at:
