@@ -74,3 +74,26 @@ def acknowledge(alert, user, comment):
     alert.acknowledged_by_id = user.id
     alert.comment = (comment or "").strip() or None
     db.session.commit()
+
+
+def open_counts(units):
+    """Return {unit id: number of open alerts} for the units, counted in the database."""
+    return dict(db.session.execute(
+        db.select(Alert.unit_id, db.func.count())
+        .where(Alert.unit_id.in_([u.id for u in units]), Alert.acknowledged_at.is_(None))
+        .group_by(Alert.unit_id)
+    ).all())
+
+
+def unit_alert(unit, alert_id):
+    """Return the unit's alert with the id, or None when the unit has no such alert."""
+    alert = db.session.get(Alert, alert_id)
+    return alert if alert is not None and alert.unit_id == unit.id else None
+
+
+def recently_acknowledged(unit, limit=5):
+    """Return the unit's latest acknowledged alerts with their comments, newest first."""
+    return list(db.session.execute(
+        db.select(Alert).where(Alert.unit_id == unit.id, Alert.acknowledged_at.is_not(None))
+        .order_by(Alert.acknowledged_at.desc()).limit(limit)
+    ).scalars())

@@ -1,8 +1,15 @@
-"""Queries behind the figures: tallies per unit and period, the answers of a selection."""
+"""Queries behind the figures: tallies per unit and period, the answers of a selection.
 
-from datetime import date
+Counting happens in the database (GROUP BY); Python only buckets the grouped counts into local
+days, weeks, months and hours, which keeps the SQL the same on SQLite and PostgreSQL.
+"""
 
-from sqlalchemy import func
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import String, cast, extract, func
 
 from . import stats
 from .models import Area, Response, Unit, db
@@ -72,20 +79,12 @@ def _time_filter(query, first, last, tz_name):
 
 
 def _counts_query(units, start, end, include_flagged, channels, *columns):
-    query = (
+    return _filtered(
         db.select(*columns, Response.scale, Response.score, func.count())
-        .where(Response.unit_id.in_([u.id for u in units]), Response.score.is_not(None))
-        .group_by(*columns, Response.scale, Response.score)
+        .where(Response.score.is_not(None))
+        .group_by(*columns, Response.scale, Response.score),
+        units, start, end, include_flagged, channels,
     )
-    if start is not None:
-        query = query.where(Response.answered_at >= start)
-    if end is not None:
-        query = query.where(Response.answered_at < end)
-    if not include_flagged:
-        query = query.where(Response.flags == "")
-    if channels:
-        query = query.where(Response.channel.in_(channels))
-    return query
 
 
 def tally(units, start=None, end=None, include_flagged=False, channels=None):
@@ -105,27 +104,148 @@ def tallies_by_unit(units, start=None, end=None, include_flagged=False, channels
     return [(u, result[u.id]) for u in units]
 
 
-def latest_comments(unit, limit=10):
-    """Return the unit's most recent answers that carry a comment, newest first."""
-    return db.session.execute(
-        db.select(Response)
-        .where(Response.unit_id == unit.id, Response.comment.is_not(None))
-        .order_by(Response.answered_at.desc())
-        .limit(limit)
-    ).scalars().all()
+def latest_comments(unit, limit=10, start=None, end=None, include_flagged=True, channels=None, logged=None):
+    """Return the unit's most recent entries that carry a comment, newest first.
+
+    logged=True keeps only remarks staff logged, logged=False only clients' own answers.
+    """
+    query = _filtered(
+        db.select(Response).where(Response.comment.is_not(None), Response.comment != ""),
+        [unit], start, end, include_flagged, channels,
+    )
+    if logged is not None:
+        query = query.where(Response.kind.is_not(None) if logged else Response.kind.is_(None))
+    return db.session.execute(query.order_by(Response.answered_at.desc()).limit(limit)).scalars().all()
 
 
 def tally_table(units, bucket="day", first=None, last=None, tz_name="Europe/Helsinki", include_flagged=False):
     """Yield tally rows (dicts with TALLY_COLUMNS) per unit and period, oldest first."""
-    codes = {u.id: u.code for u in units}
-    query = (
-        db.select(Response.unit_id, Response.scale, Response.score, Response.answered_at)
-        .where(Response.unit_id.in_(list(codes)), Response.score.is_not(None))
-        .order_by(Response.unit_id, Response.answered_at)
-    )
-    query = _time_filter(query, first, last, tz_name)
+    for unit, period, t in bucket_tallies(units, bucket, first, last, tz_name, include_flagged):
+        yield {"unit": unit.code, "period": period, **t.row()}
+
+
+def bucket_tallies(units, bucket="day", first=None, last=None, tz_name="Europe/Helsinki", include_flagged=False):
+    """Return [(unit, period, Tally)] per unit (in the order given) and local day, week or month, oldest first."""
+    start = stats.day_range(first, first, tz_name)[0] if first else None
+    end = stats.day_range(last, last, tz_name)[1] if last else None
+    tz = ZoneInfo(tz_name)
+    buckets = {u.id: {} for u in units}
+    for unit_id, moment, scale, score, n in hourly_counts(units, start, end, include_flagged):
+        period = stats.period_key(moment, bucket, tz)
+        buckets[unit_id].setdefault(period, stats.Tally()).add(scale, score, n)
+    return [(u, period, t) for u in units for period, t in sorted(buckets[u.id].items())]
+
+
+# --- Counts grouped by hour: the dashboard's weeks and heatmap, monthly summaries ----------
+
+
+def _filtered(query, units, start, end, include_flagged, channels):
+    query = query.where(Response.unit_id.in_([u.id for u in units]))
+    if start is not None:
+        query = query.where(Response.answered_at >= start)
+    if end is not None:
+        query = query.where(Response.answered_at < end)
     if not include_flagged:
         query = query.where(Response.flags == "")
-    rows = ((codes[uid], scale, score, at) for uid, scale, score, at in db.session.execute(query).yield_per(5000))
-    for (unit_code, period), t in stats.tally_rows(rows, bucket, tz_name).items():
-        yield {"unit": unit_code, "period": period, **t.row()}
+    if channels:
+        query = query.where(Response.channel.in_(channels))
+    return query
+
+
+def hourly_counts(units, start=None, end=None, include_flagged=False, channels=None):
+    """Yield (unit_id, UTC hour, scale, score, n): answers with a score, counted per UTC hour in the database."""
+    hour = [extract(part, Response.answered_at) for part in ("year", "month", "day", "hour")]
+    query = _filtered(
+        db.select(Response.unit_id, *hour, Response.scale, Response.score, func.count())
+        .where(Response.score.is_not(None))
+        .group_by(Response.unit_id, *hour, Response.scale, Response.score),
+        units, start, end, include_flagged, channels,
+    )
+    for unit_id, year, month, day, hour_of_day, scale, score, n in db.session.execute(query):
+        # PostgreSQL's EXTRACT gives numerics, SQLite's integers.
+        moment = datetime(int(year), int(month), int(day), int(hour_of_day), tzinfo=UTC)
+        yield unit_id, moment, scale, score, n
+
+
+@dataclass
+class PeriodFigures:
+    """A selection's figures over local days first..last: the tally, its weeks and its hours."""
+
+    first: date
+    last: date
+    tally: stats.Tally
+    weeks: list  # [(monday, Tally)]
+    heatmap: list  # [weekday][hour] -> answers
+
+    @property
+    def days(self):
+        return (self.last - self.first).days + 1
+
+    @property
+    def per_week(self):
+        """Answers a week, on average over the period."""
+        return self.tally.answers * 7 / self.days
+
+
+def period_figures_by_unit(units, first, last, tz_name, include_flagged=False, channels=None):
+    """Return {unit: PeriodFigures} for local days first..last, from one grouped query."""
+    start, end = stats.day_range(first, last, tz_name)
+    hourly = {u.id: [] for u in units}
+    for unit_id, moment, scale, score, n in hourly_counts(units, start, end, include_flagged, channels):
+        hourly[unit_id].append((moment, scale, score, n))
+    result = {}
+    for unit in units:
+        weeks = stats.weekly_tallies(hourly[unit.id], first, last, tz_name)
+        total = stats.Tally()
+        for _monday, week in weeks:
+            total.merge(week)
+        result[unit] = PeriodFigures(first, last, total, weeks, stats.heatmap(hourly[unit.id], tz_name))
+    return result
+
+
+def monthly_fft(units, first=None, last=None, tz_name="Europe/Helsinki"):
+    """Yield FFT summary rows (dicts with FFT_COLUMNS) per five-point unit and local month, oldest first."""
+    five_point = [u for u in units if u.scale == "smiley5"]
+    for unit, period, t in bucket_tallies(five_point, "month", first, last, tz_name):
+        yield stats.fft_row(unit.code, period, t)
+
+
+# --- Reasons, segments, comments and logged remarks ----------------------------------------
+
+
+def reason_shares(units, start=None, end=None, include_flagged=False, channels=None):
+    """Return stats.reason_shares() of the selection, counted in the database."""
+    query = _filtered(
+        db.select(Response.scale, Response.score, Response.reason, func.count())
+        .where(Response.score.is_not(None))
+        .group_by(Response.scale, Response.score, Response.reason),
+        units, start, end, include_flagged, channels,
+    )
+    return stats.reason_shares(db.session.execute(query).all())
+
+
+def segment_tallies(units, start=None, end=None, include_flagged=False, channels=None):
+    """Return {(key, value): Tally} of the answers that carry a segment, counted in the database."""
+    # JSON cannot be grouped on PostgreSQL; its text can, on every database.
+    text = cast(Response.segment, String)
+    query = _filtered(
+        db.select(text, Response.scale, Response.score, func.count())
+        .where(Response.score.is_not(None), Response.segment.is_not(None))
+        .group_by(text, Response.scale, Response.score),
+        units, start, end, include_flagged, channels,
+    )
+    rows = []
+    for segment_text, scale, score, n in db.session.execute(query):
+        segment = json.loads(segment_text) if segment_text else None
+        if isinstance(segment, dict):
+            rows.append((segment, scale, score, n))
+    return stats.segment_tallies(rows)
+
+
+def logged_counts(units, start=None, end=None, include_flagged=False, channels=None):
+    """Return {kind: n} of the remarks staff logged (praise, suggestion, complaint) in the selection."""
+    query = _filtered(
+        db.select(Response.kind, func.count()).where(Response.kind.is_not(None)).group_by(Response.kind),
+        units, start, end, include_flagged, channels,
+    )
+    return dict(db.session.execute(query).all())

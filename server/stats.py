@@ -219,3 +219,167 @@ def tally_rows(rows, bucket, tz_name):
             continue
         tallies[(unit_code, period_key(answered_at, bucket, tz))].add(scale, score)
     return dict(sorted(tallies.items()))
+
+
+# --- The dashboard's figures: shares, index interval, weeks, hours, reasons, segments, FFT ----
+
+
+def share(k, n):
+    """Return (percent, (low, high)) for k of n, or (None, None) over fewer than MIN_ANSWERS."""
+    if n < MIN_ANSWERS:
+        return None, None
+    low, high = wilson(k, n)
+    return 100.0 * k / n, (100 * low, 100 * high)
+
+
+def face_shares(tally, scale_name):
+    """Return, for every score of the scale, its count and its share of all answers with an interval."""
+    total = tally.answers
+    rows = []
+    for score, count in tally.per_score(scale_name).items():
+        pct, ci = share(count, total)
+        rows.append({"score": score, "count": count, "pct": pct, "ci": ci})
+    return rows
+
+
+def index_ci(tally):
+    """Return the 95 % interval (low, high) of the index, by the normal approximation; None under 5 answers."""
+    if not tally.enough:
+        return None
+    n = tally.answers
+    mean = tally.index_sum / n
+    squares = 0.0
+    for (scale_name, score), count in tally.counts.items():
+        scale = SCALES[scale_name]
+        squares += count * ((score - scale.low) / (scale.high - scale.low) * 100 - mean) ** 2
+    half = Z95 * math.sqrt(squares / (n - 1)) / math.sqrt(n)
+    return max(0.0, mean - half), min(100.0, mean + half)
+
+
+def is_praise(scale_name, score, kind):
+    """Tell whether an entry is praise: logged as praise, or a client's positive answer."""
+    if kind is not None:
+        return kind == "praise"
+    return score is not None and SCALES[scale_name].polarity(score) == "positive"
+
+
+def default_period(tz_name, now=None, weeks=4):
+    """Return (first, last) local days: the current ISO week so far and the weeks - 1 before it."""
+    day = today(tz_name, now)
+    return week_start(day) - timedelta(weeks=weeks - 1), day
+
+
+def week_mondays(first, last):
+    """Return the Monday of every ISO week that days first..last touch, oldest first."""
+    monday, mondays = week_start(first), []
+    while monday <= last:
+        mondays.append(monday)
+        monday += timedelta(weeks=1)
+    return mondays
+
+
+def weekly_tallies(hourly, first, last, tz_name):
+    """Bucket (utc hour, scale, score, n) counts into [(monday, Tally)] for every week of first..last."""
+    tz = ZoneInfo(tz_name)
+    weeks = {monday: Tally() for monday in week_mondays(first, last)}
+    for moment, scale_name, score, n in hourly:
+        monday = week_start(moment.astimezone(tz).date())
+        if monday in weeks:
+            weeks[monday].add(scale_name, score, n)
+    return list(weeks.items())
+
+
+def heatmap(hourly, tz_name):
+    """Bucket (utc hour, scale, score, n) counts into a local grid [weekday 0=Monday][hour 0..23].
+
+    The database groups by UTC hour; that converts exactly in zones whose offset is whole hours.
+    """
+    tz = ZoneInfo(tz_name)
+    grid = [[0] * 24 for _day in range(7)]
+    for moment, _scale, score, n in hourly:
+        if score is None:
+            continue
+        local = moment.astimezone(tz)
+        grid[local.weekday()][local.hour] += n
+    return grid
+
+
+HEAT_LEVELS = 4
+
+
+def heat_level(count, top):
+    """Return the intensity bucket 0..HEAT_LEVELS of a heatmap cell; 0 only for an empty cell."""
+    if not count or not top:
+        return 0
+    return max(1, math.ceil(HEAT_LEVELS * count / top))
+
+
+def reason_shares(rows):
+    """Turn (scale, score, reason, n) counts into each polarity's reasons with counts and shares.
+
+    A reason's share is of all the polarity's answers, with or without a reason, as the change
+    detector counts it. Returns {"positive"|"negative": {"answers", "without", "reasons": [...]}}.
+    """
+    result = {}
+    for polarity in ("positive", "negative"):
+        counts, answers, without = defaultdict(int), 0, 0
+        for scale_name, score, reason, n in rows:
+            if score is None or SCALES[scale_name].polarity(score) != polarity:
+                continue
+            answers += n
+            if reason:
+                counts[reason] += n
+            else:
+                without += n
+        reasons = []
+        for reason, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            pct, ci = share(n, answers)
+            reasons.append({"reason": reason, "count": n, "pct": pct, "ci": ci})
+        result[polarity] = {"answers": answers, "without": without, "reasons": reasons}
+    return result
+
+
+def segment_tallies(rows):
+    """Turn (segment mapping, scale, score, n) counts into {(key, value): Tally}, sorted by key and value."""
+    tallies = defaultdict(Tally)
+    for segment, scale_name, score, n in rows:
+        for key, value in (segment or {}).items():
+            if isinstance(value, str):
+                tallies[(key, value)].add(scale_name, score, n)
+    return dict(sorted(tallies.items()))
+
+
+def attention_key(tally, worse_changes, open_alerts):
+    """Sort key putting first what needs attention: alerts and changes for the worse, then a surely high % negative.
+
+    Units with fewer than MIN_ANSWERS answers are never ranked: the caller lists them apart.
+    """
+    ci = tally.pct_negative_ci
+    return (0 if (worse_changes or open_alerts) else 1, -(ci[0] if ci else 0.0), -(tally.pct_negative or 0.0))
+
+
+# NHS Friends and Family Test: a monthly summary on the five-point scale.
+FFT_COLUMNS = [
+    "unit", "period", "very_good", "good", "neither", "poor", "very_poor", "dont_know", "answers",
+    "pct_positive", "pct_negative",
+]
+FFT_FACES = {"very_good": 5, "good": 4, "neither": 3, "poor": 2, "very_poor": 1}
+
+
+def fft_row(unit_code, period, tally):
+    """One FFT summary row; % positive = (very good + good) / all answers, as the FFT defines it.
+
+    A month of fewer than MIN_ANSWERS answers shows only its answer count: every other count and
+    percentage is left empty. Hymy asks no "don't know", so that count is left empty too.
+    """
+    per = tally.per_score("smiley5")
+    enough = tally.enough
+    row = {"unit": unit_code, "period": period}
+    row |= {name: per[score] if enough else None for name, score in FFT_FACES.items()}
+    row |= {
+        "dont_know": None,
+        "answers": tally.answers,
+        "pct_positive": _round(tally.pct_positive),
+        "pct_negative": _round(tally.pct_negative),
+    }
+    return row

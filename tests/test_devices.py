@@ -75,3 +75,21 @@ def test_a_revoked_kiosk_raises_no_warnings(kiosk):
     device, _token = kiosk
     device.revoked_at, device.last_seen_at = NOW - timedelta(days=3), NOW - timedelta(days=3)
     assert device.warnings(SILENT, QUEUE, NOW) == []
+
+
+def test_the_unit_page_warns_about_a_silent_kiosk(client, kiosk, login_as):
+    device, _token = kiosk
+    device.last_seen_at = datetime.now(timezone.utc) - timedelta(hours=3)
+    db.session.commit()
+    login_as("manager", scope=[device.unit.code])
+    page = client.get(f"/manage/units/{device.unit.code}?lang=en").get_data(as_text=True)
+    assert 'data-warning="silent"' in page
+    assert "not heard from for a while" in page
+
+
+def test_the_unit_page_shows_no_warning_for_a_healthy_kiosk(client, kiosk, login_as):
+    device, token = kiosk
+    heartbeat(client, token, queued=0)
+    login_as("manager", scope=[device.unit.code])
+    page = client.get(f"/manage/units/{device.unit.code}?lang=en").get_data(as_text=True)
+    assert "data-warning" not in page
