@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from .models import Unit, User, db, utcnow
+from .models import Area, Unit, User, db, utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -74,6 +74,21 @@ def get_unit_for_user(code, action):
         # Units outside one's scope are not confirmed to exist.
         abort(404 if not can(current_user, "view", unit) and not can(current_user, "log", unit) else 403)
     return unit
+
+
+def get_area_for_user(code):
+    """Return the area with the code if the current user oversees it (admin, or the area is in scope); else 404."""
+    area = db.session.execute(db.select(Area).where(Area.code == code)).scalar_one_or_none()
+    if area is None or not (current_user.role == "admin" or area in current_user.areas):
+        abort(404)
+    return area
+
+
+def visible_areas(user):
+    """Return the areas whose view the user may open, by name."""
+    if user.role == "admin":
+        return list(db.session.execute(db.select(Area).order_by(Area.name)).scalars())
+    return sorted(user.areas, key=lambda area: area.name)
 
 
 def role_required(action):

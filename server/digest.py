@@ -63,8 +63,7 @@ def highlights(unit, start, end, limit=HIGHLIGHTS):
     ).all()
     chosen = []
     for scale, score, kind, comment, answered_at in rows:
-        positive = score is not None and stats.SCALES[scale].polarity(score) == "positive"
-        if kind == "praise" or (kind is None and positive):
+        if stats.is_praise(scale, score, kind):
             chosen.append({
                 "text": comment,
                 "answered_at": answered_at.isoformat(),

@@ -14,9 +14,9 @@ from wtforms import IntegerField, SelectChoice, SelectField, StringField, TextAr
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from . import alerts, charts, insight, interchange, org, reports, stats
-from .auth import can, get_unit_for_user, role_required, visible_units
+from .auth import can, get_area_for_user, get_unit_for_user, role_required, visible_areas, visible_units
 from .labels import CHANNEL_LABELS, REASON_LABELS, face_label, reason_label
-from .models import CHANNELS, LANGS, Area, Device, Unit, db, pick_lang
+from .models import CHANNELS, LANGS, Device, Unit, db, pick_lang
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 bp.add_app_template_global(charts.interval_bar, "interval_bar")
@@ -168,21 +168,6 @@ def read_selection():
         abort(400, _("Choose one of the listed channels."))
     start, end = stats.day_range(first, last, tz)
     return Selection(first, last, channel, request.args.get("flagged") == "1", start, end)
-
-
-def get_area_for_user(code):
-    """Return the area with the code if the current user oversees it (admin, or the area is in scope); else 404."""
-    area = db.session.execute(db.select(Area).where(Area.code == code)).scalar_one_or_none()
-    if area is None or not (current_user.role == "admin" or area in current_user.areas):
-        abort(404)
-    return area
-
-
-def visible_areas(user):
-    """Return the areas whose view the user may open, by name."""
-    if user.role == "admin":
-        return list(db.session.execute(db.select(Area).order_by(Area.name)).scalars())
-    return sorted(user.areas, key=lambda area: area.name)
 
 
 def area_units(area):

@@ -55,8 +55,7 @@ def praise_items(units, now=None, days=WALL_DAYS, limit=WALL_ITEMS):
     ).all()
     items = []
     for scale, score, kind, comment, answered_at, response_id in rows:
-        positive = score is not None and stats.SCALES[scale].polarity(score) == "positive"
-        if kind == "praise" or (kind is None and positive):
+        if stats.is_praise(scale, score, kind):
             items.append({
                 "id": response_id,
                 "text": comment,
