@@ -1,5 +1,6 @@
 // The answer page on a kiosk tablet (/k/) and on a phone (/q/): faces, then an optional
-// reason and comment, then thanks. Answers go through the outbox, so none is lost offline.
+// reason, comment and segment answer (who is answering), then thanks. Answers go through the
+// outbox, so none is lost offline.
 
 import { Outbox, sendStatus, tokenFor, tokenKey, uuid4 } from "./outbox.js";
 
@@ -18,6 +19,9 @@ function start(main) {
   const reenrolKey = `hymy.reenrol.${unit}`;
   const screens = main.querySelectorAll("[data-screen]");
   const chips = main.querySelectorAll("[data-reason]");
+  const segmentButtons = main.querySelectorAll("[data-segment-key]");
+  const reasonsBox = document.getElementById("reasons");
+  const revealReasons = main.querySelector("[data-reveal=reasons]");
   const comment = main.querySelector("textarea[name=comment]");
   const announcer = document.getElementById("announcer");
   const outbox = new Outbox(cfg.api, afterFlush);
@@ -44,11 +48,18 @@ function start(main) {
   function chooseFace(button) {
     if (main.dataset.current !== "faces") return;
     const polarity = button.dataset.polarity === "positive" ? "positive" : "negative";
-    answer = { score: Number(button.dataset.score), answeredAt: new Date().toISOString(), reason: null };
+    answer = { score: Number(button.dataset.score), answeredAt: new Date().toISOString(), reason: null, segment: {} };
     chips.forEach((chip) => {
       chip.hidden = chip.dataset.for !== "any" && chip.dataset.for !== polarity;
       chip.setAttribute("aria-pressed", "false");
     });
+    segmentButtons.forEach((other) => other.setAttribute("aria-pressed", "false"));
+    if (revealReasons) {
+      // Easy read: the reasons wait behind their own button, one step at a time.
+      revealReasons.hidden = false;
+      revealReasons.setAttribute("aria-expanded", "false");
+      reasonsBox.hidden = true;
+    }
     comment.value = "";
     show("details");
     document.getElementById("details-title").focus();
@@ -61,6 +72,30 @@ function start(main) {
     chips.forEach((other) => other.setAttribute("aria-pressed", "false"));
     chip.setAttribute("aria-pressed", String(pressed));
     answer.reason = pressed ? chip.dataset.reason : null;
+    touch();
+  }
+
+  /** Pick one answer per segment question; a second tap on the same answer takes it back. */
+  function toggleSegment(button) {
+    if (!answer) return;
+    const key = button.dataset.segmentKey;
+    const pressed = button.getAttribute("aria-pressed") !== "true";
+    segmentButtons.forEach((other) => {
+      if (other.dataset.segmentKey === key) other.setAttribute("aria-pressed", "false");
+    });
+    button.setAttribute("aria-pressed", String(pressed));
+    if (pressed) answer.segment[key] = button.dataset.segmentValue;
+    else delete answer.segment[key];
+    touch();
+  }
+
+  function showReasons() {
+    if (!answer) return;
+    reasonsBox.hidden = false;
+    revealReasons.setAttribute("aria-expanded", "true");
+    revealReasons.hidden = true;
+    const first = reasonsBox.querySelector("[data-reason]:not([hidden])");
+    if (first) first.focus();
     touch();
   }
 
@@ -79,6 +114,7 @@ function start(main) {
     const text = comment.value.trim();
     if (withDetails && answer.reason) body.reason = answer.reason;
     if (withDetails && text) body.comment = text;
+    if (withDetails && Object.keys(answer.segment).length) body.segment = { ...answer.segment };
     answer = null;
     comment.value = "";
     // The thanks come at once; storing and sending happen behind them.
@@ -115,8 +151,12 @@ function start(main) {
     const face = event.target.closest("[data-score]");
     const chip = event.target.closest("[data-reason]");
     const action = event.target.closest("[data-action]");
+    const segment = event.target.closest("[data-segment-key]");
+    const reveal = event.target.closest("[data-reveal]");
     if (face) chooseFace(face);
     else if (chip) toggleChip(chip);
+    else if (segment) toggleSegment(segment);
+    else if (reveal) showReasons();
     else if (action && main.dataset.current === "details") finish(action.dataset.action === "send");
   });
   for (const type of ["input", "keydown", "pointerdown"]) main.addEventListener(type, touch);

@@ -4,6 +4,7 @@
 const DB_NAME = "hymy";
 const STORE = "outbox";
 const STATUS_KEY = "hymy.status";
+const OPTIONAL_FIELDS = ["reason", "segment"];
 const JOURNAL_KEY = "hymy.journal";
 const SEND_TIMEOUT_MS = 10000;
 const BACKOFF_CAP_MS = 60000;
@@ -264,11 +265,20 @@ export class Outbox {
     // Server trouble, a timeout or a rate limit: the answer is fine, try again later.
     if (response.status >= 500 || [408, 425, 429].includes(response.status)) return "retry";
     let detail = "";
+    let field = null;
     try {
       const data = await response.json();
+      field = data.field;
       detail = `${data.field || ""}: ${data.error || ""}`;
     } catch {
       detail = response.statusText;
+    }
+    // A reason or segment the unit stopped offering while the answer waited here: the score and
+    // comment still count, so send the answer again without the part the unit no longer asks.
+    if (response.status === 422 && OPTIONAL_FIELDS.includes(field) && field in record.body) {
+      delete record.body[field];
+      await this.store.put(record);
+      return this.send(record);
     }
     // Anything else the server will refuse every time: drop it, and report it in the heartbeat.
     saveStatus({ lastError: `${response.status} ${detail} (answer ${record.id})`.slice(0, 300) });

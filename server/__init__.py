@@ -49,7 +49,7 @@ def select_locale():
 def remember_language():
     """Keep a language chosen on a staff page for the rest of the session (never on client pages)."""
     lang = request.args.get("lang")
-    if lang in LANGS and request.blueprint in ("manage", "staff", "admin", "auth", "insight"):
+    if lang in LANGS and request.blueprint in ("manage", "staff", "admin", "auth", "insight", "settings", "public"):
         session["lang"] = lang
 
 
@@ -108,6 +108,9 @@ def create_app(test_config=None):
     app.register_blueprint(manage.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(admin.bp)
+    from . import public, unit_settings
+    app.register_blueprint(unit_settings.bp)
+    app.register_blueprint(public.bp)
     errors.init_app(app)
     security.init_app(app)
     insight_init.init_app(app)

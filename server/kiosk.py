@@ -10,12 +10,20 @@ import qrcode.image.svg
 from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from . import stats
 from .labels import DEFAULT_QUESTION, NPS_ENDS, face_label, reason_label
-from .models import Unit, db
+from .models import Unit, db, pick_lang
 
 bp = Blueprint("kiosk", __name__)
+
+# Easy-read mode (after the NHS FFT easy-read version): a shorter question and plainer words.
+EASY_QUESTION = _l("Was your visit good?")
+EASY_FACE_LABELS = {
+    "smiley5": {1: _l("Very bad"), 2: _l("Bad"), 3: _l("OK"), 4: _l("Good"), 5: _l("Very good")},
+    "smiley4": {1: _l("Very bad"), 2: _l("Bad"), 3: _l("Good"), 4: _l("Very good")},
+}
 
 
 def unit_or_404(code):
@@ -46,12 +54,30 @@ def answer_page(unit, mode):
     return render_answer_page(unit, mode)
 
 
+def segment_questions(unit):
+    """Return the unit's segment questions with their texts in the reader's language."""
+    questions = []
+    for question in unit.segment_questions or []:
+        options = [
+            (option["value"], pick_lang(option.get("labels")) or option["value"])
+            for option in question.get("options") or [] if option.get("value")
+        ]
+        if question.get("key") and options:
+            questions.append({"key": question["key"], "label": pick_lang(question.get("labels")) or question["key"],
+                              "options": options})
+    return questions
+
+
 def render_answer_page(unit, mode):
     scale = stats.SCALES[unit.scale]
+    easy_labels = EASY_FACE_LABELS.get(unit.scale) if unit.easy_read else None
     faces = [
-        {"score": s, "label": face_label(unit.scale, s), "polarity": scale.polarity(s)}
+        {"score": s, "label": str(easy_labels[s]) if easy_labels else face_label(unit.scale, s),
+         "polarity": scale.polarity(s)}
         for s in scale.scores
     ]
+    # The 0-to-10 scale asks its own question (how likely to recommend); easy read keeps it.
+    question = str(EASY_QUESTION) if easy_labels else unit.question() or str(DEFAULT_QUESTION)
     reasons = {
         "positive": [(k, reason_label(unit, k)) for k in unit.reasons_positive[:6]],
         "negative": [(k, reason_label(unit, k)) for k in unit.reasons_negative[:6]],
@@ -63,7 +89,9 @@ def render_answer_page(unit, mode):
         mode=mode,
         faces=faces,
         reasons=reasons,
-        question=unit.question() or str(DEFAULT_QUESTION),
+        question=question,
+        easy_read=unit.easy_read,
+        segments=segment_questions(unit),
         nps_ends=NPS_ENDS if unit.scale == "nps" else None,
         reset_ms=current_app.config["HYMY_KIOSK_RESET_SECONDS"] * 1000,
         idle_ms=current_app.config["HYMY_KIOSK_IDLE_SECONDS"] * 1000,

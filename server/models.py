@@ -101,6 +101,7 @@ class Unit(db.Model):
     # Optional one-tap segment questions: [{"key": "who", "labels": {lang: text},
     #   "options": [{"value": "client", "labels": {lang: text}}, ...]}, ...]
     segment_questions: Mapped[list] = mapped_column(default=list)
+    easy_read: Mapped[bool] = mapped_column(default=False, server_default=db.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     area: Mapped[Area | None] = relationship(back_populates="units")

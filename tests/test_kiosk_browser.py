@@ -238,3 +238,15 @@ def test_the_tablet_shows_five_faces_side_by_side(live_server, tablet, unit):
     tablet.goto(f"{live_server}/k/{unit.code}")
     tops = {round(b.bounding_box()["y"]) for b in tablet.locator("[data-score]").all()}
     assert len(tops) == 1
+
+
+def test_an_answer_whose_reason_the_unit_dropped_while_offline_still_arrives(live_server, tablet, unit):
+    enrol(tablet, live_server, unit)
+    tablet.context.set_offline(True)
+    answer(tablet, 1, reason="waiting_time", comment="Jonotin tunnin")
+    unit.reasons_negative = [key for key in unit.reasons_negative if key != "waiting_time"]
+    unit.reasons_positive = [key for key in unit.reasons_positive if key != "waiting_time"]
+    db.session.commit()
+    tablet.context.set_offline(False)
+    rows = eventually(stored)
+    assert [(r.score, r.reason, r.comment) for r in rows] == [(1, None, "Jonotin tunnin")]
