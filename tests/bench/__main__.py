@@ -265,13 +265,14 @@ def bench_io(workdir, db_path):
     stored = hymy(target_env, "import", str(out))
     import_s = time.perf_counter() - start
     base_db = sqlite3.connect(workdir / "baseline-import.sqlite3")
-    base_db.execute("CREATE TABLE r (id TEXT PRIMARY KEY, unit TEXT, channel TEXT, score INT, scale TEXT, reason TEXT,"
-                    " comment TEXT, segment TEXT, lang TEXT, answered_at TEXT, flags TEXT)")
+    with open(out, newline="") as f:
+        width = len(next(csv.reader(f)))
+    base_db.execute(f"CREATE TABLE r (id TEXT PRIMARY KEY, {', '.join(f'c{i} TEXT' for i in range(1, width))})")
     start = time.perf_counter()
     with open(out, newline="") as f:
         reader = csv.reader(f)
         next(reader)
-        base_db.executemany("INSERT INTO r VALUES (?,?,?,?,?,?,?,?,?,?,?)", reader)
+        base_db.executemany(f"INSERT INTO r VALUES ({', '.join('?' * width)})", reader)
     base_db.commit()
     base_import_s = time.perf_counter() - start
     print(f"  import  {int(stored) / import_s:10,.0f} rows/s ({stored} stored); baseline {ROWS / base_import_s:,.0f}"
