@@ -55,7 +55,10 @@ class UTCDateTime(TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    registry = registry(type_annotation_map={datetime: UTCDateTime, dict: JSON, list: JSON})
+    # none_as_null: a Python None is SQL NULL, not the JSON text 'null', so IS NULL finds it.
+    registry = registry(type_annotation_map={
+        datetime: UTCDateTime, dict: JSON(none_as_null=True), list: JSON(none_as_null=True),
+    })
 
 
 db = SQLAlchemy(model_class=Base)
