@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 export HYMY_ENV ?= development
+export HYMY_BASE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test bench lint translations clean
 
