@@ -15,14 +15,15 @@ call is corrected together (Benjamini–Hochberg, q = 0.05), and a change must a
 enough to matter (MIN_EFFECT percentage points, or a MIN_DROP fall in volume).
 """
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from sqlalchemy import String, case, cast, func
 
 from . import stats
 from .labels import reason_label
@@ -252,27 +253,29 @@ def last_complete_week(tz_name, now=None):
 
 
 def unit_counts(units, monday, tz_name, baseline_weeks=BASELINE_WEEKS):
-    """Return {unit: (Counts of the week, Counts of the weeks before)}, from one query.
+    """Return {unit: (Counts of the week, Counts of the weeks before)}, counted in one grouped query.
 
     The baseline starts at the unit's first week with an answer, so that a new unit is
     not compared with the empty weeks before it existed.
     """
-    tz = ZoneInfo(tz_name)
     first_monday = monday - timedelta(weeks=baseline_weeks)
-    start, end = stats.day_range(first_monday, monday + timedelta(days=6), tz_name)
+    # Each local week's start in UTC: the database sorts answers into weeks and counts them.
+    bounds = [stats.day_range(first_monday + timedelta(weeks=i), first_monday + timedelta(weeks=i), tz_name)[0]
+              for i in range(baseline_weeks + 2)]
+    week = case(*((Response.answered_at < bound, index) for index, bound in enumerate(bounds[1:])), else_=-1)
+    segment_text = cast(Response.segment, String)
     by_id = {u.id: u for u in units}
     weekly = {u.id: [Counts() for _ in range(baseline_weeks + 1)] for u in units}
     query = (
-        db.select(Response.unit_id, Response.scale, Response.score, Response.reason, Response.segment,
-                  Response.answered_at)
+        db.select(Response.unit_id, week, Response.scale, Response.score, Response.reason, segment_text, func.count())
         .where(Response.unit_id.in_(list(by_id)), Response.score.is_not(None), Response.flags == "",
-               Response.answered_at >= start, Response.answered_at < end)
+               Response.answered_at >= bounds[0], Response.answered_at < bounds[-1])
+        .group_by(Response.unit_id, week, Response.scale, Response.score, Response.reason, segment_text)
     )
-    for unit_id, scale, score, reason, segment, answered_at in db.session.execute(query):
-        local_day = answered_at.astimezone(tz).date()
-        index = (local_day - first_monday).days // 7
+    for unit_id, index, scale, score, reason, segment, n in db.session.execute(query):
+        segment = json.loads(segment) if segment else None
         polarity = stats.SCALES[scale].polarity(score)
-        weekly[unit_id][index].add(polarity, reason, segment if isinstance(segment, dict) else None)
+        weekly[unit_id][index].add(polarity, reason, segment if isinstance(segment, dict) else None, n)
     result = {}
     for unit_id, weeks in weekly.items():
         history = weeks[:-1]

@@ -316,7 +316,7 @@ def area(code):
     tz = current_app.config["HYMY_TIMEZONE"]
     units = area_units(area)
     figures = reports.period_figures_by_unit(units, selection.first, selection.last, tz, selection.flagged,
-                                             selection.channels)
+                                             selection.channels, heatmap=False)
     monday = insight.last_complete_week(tz)
     explained = insight.explain(units, monday, tz)
     open_counts = alerts.open_counts(units)

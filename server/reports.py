@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, extract, func
+from sqlalchemy import String, case, cast, extract, func
 
 from . import stats
 from .models import Area, Response, Unit, db
@@ -187,8 +187,22 @@ class PeriodFigures:
         return self.tally.answers * 7 / self.days
 
 
-def period_figures_by_unit(units, first, last, tz_name, include_flagged=False, channels=None):
-    """Return {unit: PeriodFigures} for local days first..last, from one grouped query."""
+def period_figures_by_unit(units, first, last, tz_name, include_flagged=False, channels=None, heatmap=True):
+    """Return {unit: PeriodFigures} for local days first..last, from one grouped query.
+
+    Without the heatmap (the area view) answers are counted per week in the database, which is
+    much less to read than counts per hour.
+    """
+    if not heatmap:
+        weekly = weekly_counts(units, first, last, tz_name, include_flagged, channels)
+        result = {}
+        for unit in units:
+            weeks = list(weekly[unit.id].items())
+            total = stats.Tally()
+            for _monday, week in weeks:
+                total.merge(week)
+            result[unit] = PeriodFigures(first, last, total, weeks, None)
+        return result
     start, end = stats.day_range(first, last, tz_name)
     hourly = {u.id: [] for u in units}
     for unit_id, moment, scale, score, n in hourly_counts(units, start, end, include_flagged, channels):
@@ -200,6 +214,25 @@ def period_figures_by_unit(units, first, last, tz_name, include_flagged=False, c
         for _monday, week in weeks:
             total.merge(week)
         result[unit] = PeriodFigures(first, last, total, weeks, stats.heatmap(hourly[unit.id], tz_name))
+    return result
+
+
+def weekly_counts(units, first, last, tz_name, include_flagged=False, channels=None):
+    """Return {unit_id: {monday: Tally}} for every local week of first..last, counted per week in the database."""
+    mondays = stats.week_mondays(first, last)
+    start, end = stats.day_range(first, last, tz_name)
+    # Where each week after the first begins, in UTC: a CASE sorts answers into weeks.
+    bounds = [stats.day_range(monday, monday, tz_name)[0] for monday in mondays[1:]]
+    columns = [Response.unit_id, Response.scale, Response.score]
+    if bounds:  # a CASE needs at least one WHEN: a single week needs no week column at all
+        columns.append(case(*((Response.answered_at < b, i) for i, b in enumerate(bounds)), else_=len(bounds)))
+    query = _filtered(
+        db.select(*columns, func.count()).where(Response.score.is_not(None)).group_by(*columns),
+        units, start, end, include_flagged, channels,
+    )
+    result = {u.id: {monday: stats.Tally() for monday in mondays} for u in units}
+    for unit_id, scale, score, *week, n in db.session.execute(query):
+        result[unit_id][mondays[week[0] if week else 0]].add(scale, score, n)
     return result
 
 
