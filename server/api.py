@@ -1,5 +1,7 @@
 """The JSON API: answers from kiosks and phones, device enrolment, the OpenAPI description."""
 
+import json
+import secrets
 import time
 from collections import deque
 from threading import Lock
@@ -30,6 +32,11 @@ def json_body():
         raise ApiError(400, "the body is not valid JSON", "body") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "the body must be a JSON object", "body")
+    try:
+        # JSON may escape lone surrogates (\ud800) that no UTF-8 text, and so no database, can hold.
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "the body holds text that is not valid Unicode", "body") from None
     return payload
 
 
@@ -105,15 +112,22 @@ def enrol_device():
     code = payload.get("code")
     if not isinstance(code, str) or not code:
         raise ApiError(422, "code must be the enrolment code from the link", "code")
-    device = db.session.execute(
-        db.select(Device).where(Device.enrol_code_hash == hash_secret(code))
+    now = utcnow()
+    token = secrets.token_urlsafe(32)
+    # One conditional UPDATE consumes the code: of two simultaneous calls, exactly one wins.
+    claimed = db.session.execute(
+        db.update(Device)
+        .where(Device.enrol_code_hash == hash_secret(code), Device.enrol_expires_at > now)
+        .values(token_hash=hash_secret(token), enrol_code_hash=None, enrol_expires_at=None, enrolled_at=now,
+                revoked_at=None, last_seen_at=now)
+        .returning(Device.unit_id)
     ).scalar_one_or_none()
-    if device is None or device.enrol_expires_at is None or device.enrol_expires_at <= utcnow():
+    if claimed is None:
+        db.session.rollback()
         raise ApiError(401, "this enrolment code is used, expired or unknown", "code")
-    token = device.enrol()
-    device.last_seen_at = utcnow()
     db.session.commit()
-    return jsonify({"token": token, "unit": device.unit.code}), 201
+    unit = db.session.get(Unit, claimed)
+    return jsonify({"token": token, "unit": unit.code}), 201
 
 
 @bp.post("/devices/heartbeat")

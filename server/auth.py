@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -146,9 +147,16 @@ def authenticate(user, password):
 
 
 def _safe_next(target):
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Return the target if it is a path on this site, else None (no open redirects)."""
+    if not target or not target.startswith("/") or "\\" in target:
+        return None
+    # Browsers drop tabs and newlines inside URLs: "/\t/evil.example" would become "//evil.example".
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    return target
 
 
 @bp.post("/logout")

@@ -161,16 +161,6 @@ class Device(db.Model):
         self.enrol_expires_at = utcnow() + self.ENROL_VALID
         return code
 
-    def enrol(self):
-        """Consume the enrolment code and return the new bearer token."""
-        token = secrets.token_urlsafe(32)
-        self.token_hash = hash_secret(token)
-        self.enrol_code_hash = None
-        self.enrol_expires_at = None
-        self.enrolled_at = utcnow()
-        self.revoked_at = None
-        return token
-
     SEEN_GRANULARITY = timedelta(seconds=30)
 
     def mark_seen(self, now=None):

@@ -238,3 +238,38 @@ def test_openapi_describes_the_answer_endpoint(client):
     assert doc["openapi"].startswith("3.")
     assert "/api/v1/responses" in doc["paths"]
     assert set(doc["components"]["schemas"]["Answer"]["properties"]) >= {"id", "unit", "score", "answered_at"}
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"comment": "a\ud800b"}, "body"),
+    ({"unit": "\udfff"}, "body"),
+    ({"segment": {"\ud800": "x"}}, "body"),
+])
+def test_text_that_is_not_unicode_is_refused_not_crashed_on(client, unit, change, field):
+    body = {"id": new_id(), "unit": unit.code, "score": 4, **change}
+    response = client.post("/api/v1/responses", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["field"] == field
+    assert count_responses() == 0
+
+
+def test_an_enrolment_code_that_is_not_unicode_is_refused(client):
+    response = client.post("/api/v1/devices/enrol", data='{"code": "\\ud800"}', content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_simultaneous_enrolments_with_one_code_give_one_token(app, unit):
+    _device, link = org.add_device(unit)
+    code = link.split("enrol=")[1]
+    statuses = []
+
+    def enrol_once():
+        with app.test_client() as c:
+            statuses.append(c.post("/api/v1/devices/enrol", json={"code": code}).status_code)
+
+    threads = [threading.Thread(target=enrol_once) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201] + [401] * 5

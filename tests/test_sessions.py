@@ -1,5 +1,7 @@
 """Sign-in sessions end when the account changes under them."""
 
+import pytest
+
 from server.models import db
 from tests.conftest import PASSWORD
 
@@ -23,3 +25,20 @@ def test_a_session_cookie_from_before_session_versions_is_refused(app, make_user
     with browser.session_transaction() as session:
         session["_user_id"] = str(user.id)  # the old form, without a version
     assert browser.get("/manage/").status_code == 302
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example/", "/\t/evil.example", "/\r/evil.example", "/\n/evil.example",
+    "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
+])
+def test_sign_in_never_redirects_off_the_site(client, make_user, target):
+    user = make_user("manager")
+    response = client.post("/login", query_string={"next": target}, data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/manage/"
+
+
+def test_sign_in_returns_to_the_page_that_asked(client, make_user):
+    user = make_user("manager")
+    response = client.post("/login?next=/manage/units/abc", data={"email": user.email, "password": PASSWORD})
+    assert response.headers["Location"] == "/manage/units/abc"
