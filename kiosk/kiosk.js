@@ -110,7 +110,7 @@ function start(main) {
   function finish(withDetails) {
     if (!answer) return;
     clearTimeout(idleTimer);
-    const body = { id: uuid4(), unit, score: answer.score, lang: cfg.lang, answered_at: answer.answeredAt };
+    const body = { id: uuid4(), unit, score: answer.score, lang: cfg.currentLang, answered_at: answer.answeredAt };
     const text = comment.value.trim();
     if (withDetails && answer.reason) body.reason = answer.reason;
     if (withDetails && text) body.comment = text;
@@ -135,7 +135,7 @@ function start(main) {
 
   async function reset() {
     clearTimeout(resetTimer);
-    if (cfg.lang !== cfg.defaultLang) {
+    if (cfg.currentLang !== cfg.defaultLang) {
       // Back to the unit's own language for the next client; the answer is stored first.
       await Promise.allSettled([...pending]);
       const url = new URL(location.href);
@@ -270,7 +270,7 @@ function start(main) {
     const fill = (name, text) => {
       dialog.querySelector(`[data-status="${name}"]`).textContent = text;
     };
-    const when = (iso) => (iso ? new Date(iso).toLocaleString(cfg.lang) : words.never);
+    const when = (iso) => (iso ? new Date(iso).toLocaleString(cfg.currentLang) : words.never);
     const status = sendStatus();
     fill("enrolled", tokenFor(unit) ? words.yes : words.no);
     fill("last-sent", when(status.lastSentAt));
