@@ -83,7 +83,10 @@ def create_app(test_config=None):
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["HYMY_SESSION_HOURS"])
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["HYMY_TIMEZONE"]
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///" + app.instance_path):
+        # The default database lives in the instance folder; a deployment that names its own
+        # database (or runs read-only, as under systemd's ProtectSystem) never needs the folder.
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if app.config["HYMY_PROXY_HOPS"]:
         hops = app.config["HYMY_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

@@ -1,6 +1,7 @@
 """Settings read from HYMY_* environment variables, failing loudly on bad values."""
 
 import os
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -61,9 +62,15 @@ def env_timezone(name, default, environ=os.environ):
     """Parse an IANA time zone name such as Europe/Helsinki."""
     value = environ.get(name) or default
     try:
-        ZoneInfo(value)
+        zone = ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{name} must be an IANA time zone such as Europe/Helsinki; got {value!r}") from None
+    # Figures are counted per UTC hour in the database and then placed in local days and hours:
+    # exact only where the zone is a whole number of hours from UTC, all year round.
+    year = datetime.now().year
+    for month in (1, 4, 7, 10):
+        if datetime(year, month, 1, tzinfo=zone).utcoffset().total_seconds() % 3600:
+            raise ConfigError(f"{name} must be a zone a whole number of hours from UTC; {value!r} is not")
     return value
 
 

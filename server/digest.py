@@ -8,11 +8,10 @@ import click
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from . import insight, reports, stats
-from .auth import get_unit_for_user, role_required, visible_units
-from .models import LANGS, Area, Response, db
+from .auth import get_area_for_user, get_unit_for_user, role_required
+from .models import LANGS, Response, db
 
 bp = Blueprint("insight", __name__, url_prefix="/manage")
 
@@ -200,8 +199,8 @@ def unit_digest(code):
 @bp.get("/areas/<code>/digest")
 @role_required("view")
 def area_digest(code):
-    area = db.session.execute(db.select(Area).where(Area.code == code)).scalar_one_or_none()
-    units = reports.select_units(area=code, allowed=visible_units(current_user)) if area else []
+    area = get_area_for_user(code)
+    units = reports.select_units(area=area.code)
     if not units:
         abort(404)
     return _page(units, area.name)

@@ -75,15 +75,6 @@ ROW_COLUMNS = (
 )
 
 
-def response_row(r, unit_code):
-    """Return the interchange cells of one stored answer, in RESPONSE_HEADER order."""
-    return [
-        r.id, unit_code, r.channel, "" if r.score is None else r.score, r.scale, r.reason or "",
-        r.comment or "", format_segment(r.segment), r.lang or "", format_time(r.answered_at),
-        r.flags, r.kind or "",
-    ]
-
-
 def response_rows(query):
     """Yield interchange rows for a select of Response, streaming from the database."""
     codes = dict(db.session.execute(db.select(Unit.id, Unit.code)).all())
@@ -257,6 +248,9 @@ def _import_record(row, units):
     reason = row["reason"] or None
     if reason is not None and not KEY.match(reason):
         raise ApiError(422, f"reason {reason!r} is not a reason key", "reason")
+    if any("\x00" in value for value in row.values()):
+        field = next(key for key, value in row.items() if "\x00" in value)
+        raise ApiError(422, f"{field} contains a NUL character", field)
     comment = row["comment"] or None
     if comment and len(comment) > answers.MAX_COMMENT:
         raise ApiError(422, f"comment is longer than {answers.MAX_COMMENT} characters", "comment")

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, render_template, request, se
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _pl
 
 from . import stats
 from .labels import DEFAULT_QUESTION, NPS_ENDS, face_label, reason_label
@@ -20,9 +21,12 @@ bp = Blueprint("kiosk", __name__)
 
 # Easy-read mode (after the NHS FFT easy-read version): a shorter question and plainer words.
 EASY_QUESTION = _l("Was your visit good?")
+# A context of their own: the easy-read words differ from the standard face labels in Finnish.
 EASY_FACE_LABELS = {
-    "smiley5": {1: _l("Very bad"), 2: _l("Bad"), 3: _l("OK"), 4: _l("Good"), 5: _l("Very good")},
-    "smiley4": {1: _l("Very bad"), 2: _l("Bad"), 3: _l("Good"), 4: _l("Very good")},
+    "smiley5": {1: _pl("easy-read", "Very bad"), 2: _pl("easy-read", "Bad"), 3: _pl("easy-read", "OK"),
+                4: _pl("easy-read", "Good"), 5: _pl("easy-read", "Very good")},
+    "smiley4": {1: _pl("easy-read", "Very bad"), 2: _pl("easy-read", "Bad"), 3: _pl("easy-read", "Good"),
+                4: _pl("easy-read", "Very good")},
 }
 
 

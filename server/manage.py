@@ -252,7 +252,7 @@ def trend_chart(weeks, chart_id):
     """Draw week_rows() as the weekly trend chart, in the reader's language."""
     return charts.trend_chart(weeks, chart_id, {
         "title": _("Weekly trend"),
-        "desc": _("% positive and % negative per week with their 95 % intervals, and answers per week. "
+        "desc": _("Share of positive and of negative answers per week, each with its interval (95 %), and answers per week. "
                   "The table below gives the same numbers."),
         "positive": _("% positive"), "negative": _("% negative"), "answers": _("Answers per week"),
     })

@@ -210,17 +210,6 @@ def dashboard_windows(tz_name, now=None):
     }
 
 
-def tally_rows(rows, bucket, tz_name):
-    """Bucket (unit_code, scale, score, answered_at) rows into {(unit_code, period): Tally}."""
-    tz = ZoneInfo(tz_name)
-    tallies = defaultdict(Tally)
-    for unit_code, scale, score, answered_at in rows:
-        if score is None:
-            continue
-        tallies[(unit_code, period_key(answered_at, bucket, tz))].add(scale, score)
-    return dict(sorted(tallies.items()))
-
-
 # --- The dashboard's figures: shares, index interval, weeks, hours, reasons, segments, FFT ----
 
 

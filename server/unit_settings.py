@@ -63,7 +63,7 @@ class SegmentQuestionForm(Form):
     text_sv = StringField(_l("Question in Swedish"), validators=[Optional(), Length(max=200)])
     text_en = StringField(_l("Question in English"), validators=[Optional(), Length(max=200)])
     options = TextAreaField(
-        _l("Answers"),
+        _l("Answer options"),
         description=_l("One answer a line, two to six: value = label in Finnish | in Swedish | in English. "
                        "For example: relative = Omainen | Anhörig | Relative"),
     )

@@ -28,6 +28,7 @@ def test_defaults_are_sqlite_in_the_instance_folder_and_helsinki_time():
         ({"HYMY_SESSION_HOURS": "twelve"}, "HYMY_SESSION_HOURS"),
         ({"HYMY_SESSION_HOURS": "0"}, "HYMY_SESSION_HOURS"),
         ({"HYMY_TIMEZONE": "Mars/Olympus"}, "HYMY_TIMEZONE"),
+        ({"HYMY_TIMEZONE": "Asia/Kolkata"}, "HYMY_TIMEZONE"),
         ({"HYMY_BASE_URL": "hymy.example.fi"}, "HYMY_BASE_URL"),
         ({"HYMY_DEFAULT_LANG": "de"}, "HYMY_DEFAULT_LANG"),
         ({"HYMY_ENV": "prod"}, "HYMY_ENV"),

@@ -211,6 +211,7 @@ def count_responses():
         ({"segment": "no-equals-sign"}, "segment"),
         ({"score": "", "comment": ""}, "score"),
         ({"comment": "x" * 2001}, "comment"),
+        ({"comment": "nul\x00here"}, "comment"),
     ],
 )
 def test_a_bad_row_names_its_line_and_field_and_stores_nothing(runner, make_unit, tmp_path, bad, field):

@@ -170,16 +170,3 @@ def test_dashboard_windows_cover_today_yesterday_and_the_week_so_far():
     assert windows["week"] == windows["today"]
     sunday = stats.dashboard_windows("Europe/Helsinki", now=datetime(2026, 4, 5, 23, 59, tzinfo=HELSINKI))
     assert sunday["week"] == (utc("2026-03-29T21:00:00"), utc("2026-04-05T21:00:00"))
-
-
-def test_tally_rows_bucket_answers_per_unit_and_local_period():
-    rows = [
-        ("aaa", "smiley5", 5, utc("2026-01-04T21:30:00")),  # Sunday 23:30 local: week 1
-        ("aaa", "smiley5", 1, utc("2026-01-04T22:30:00")),  # Monday 00:30 local: week 2
-        ("aaa", "smiley5", None, utc("2026-01-04T22:40:00")),  # a remark without a score
-        ("bbb", "nps", 10, utc("2026-01-05T10:00:00")),
-    ]
-    tallies = stats.tally_rows(rows, "week", "Europe/Helsinki")
-    assert list(tallies) == [("aaa", "2026-W01"), ("aaa", "2026-W02"), ("bbb", "2026-W02")]
-    assert tallies[("aaa", "2026-W02")].per_score("smiley5")[1] == 1
-    assert tallies[("aaa", "2026-W02")].answers == 1

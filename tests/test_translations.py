@@ -12,7 +12,8 @@ from babel.messages.pofile import read_po
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUES = ROOT / "server" / "translations"
 LANGS = ("fi", "sv", "en")
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2)}
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "_pl": ((1, "c"), 2), "lazy_gettext": None, "lazy_ngettext": (1, 2),
+            "lazy_pgettext": ((1, "c"), 2)}
 # Named placeholders (%(code)s) and escaped percent signs (%%): both must survive translation.
 FORMAT_TOKEN = re.compile(r"%%|%\(\w+\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]")
 HOW_TO_FIX = "run `.venv/bin/python tools/translations.py` (or `make translations`) and translate what it lists"

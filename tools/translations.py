@@ -17,7 +17,7 @@ CATALOGUES = ROOT / "server" / "translations"
 TEMPLATE = CATALOGUES / "messages.pot"
 LANGS = ("fi", "sv", "en")
 # The Makefile's `-k _l`, plus the unaliased lazy names, so that no call is missed.
-KEYWORDS = ("_l", "lazy_gettext", "lazy_ngettext:1,2")
+KEYWORDS = ("_l", "_pl:1c,2", "lazy_gettext", "lazy_ngettext:1,2", "lazy_pgettext:1c,2")
 
 
 def pybabel(*args):
