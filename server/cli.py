@@ -8,7 +8,7 @@ import waitress
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import create_app, interchange, org, reports, stats
+from . import create_app, interchange, org, reports
 from .demo import seed_demo
 from .models import ROLES, SCALE_NAMES, Unit, db
 
@@ -158,12 +158,7 @@ def export(kind, unit_code, area, first, last, bucket, fmt, output):
         fail(str(exc))
     if fmt == "xlsx" and not output:
         fail("--format xlsx needs -o FILE")
-    if kind == "responses":
-        header = interchange.RESPONSE_HEADER
-        rows = interchange.response_rows(reports.answers_query(selected, first_day, last_day, tz, include_flagged=True))
-    else:
-        header = stats.TALLY_COLUMNS
-        rows = interchange.tally_rows(reports.tally_table(selected, bucket, first_day, last_day, tz))
+    header, rows = interchange.export_table(kind, selected, bucket, first_day, last_day, tz)
     interchange.write_file(header, rows, output or sys.stdout, fmt)
 
 

@@ -11,7 +11,7 @@ from flask import stream_with_context
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from . import answers, stats
+from . import answers, reports, stats
 from .errors import ApiError
 from .models import CHANNELS, KINDS, LANGS, Response, Unit, db, utcnow
 from .redact import redact
@@ -86,6 +86,14 @@ def response_rows(query):
             id_, codes[unit_id], channel, "" if score is None else score, scale, reason or "", comment or "",
             format_segment(segment) if segment else "", lang or "", format_time(at), flags, kind or "",
         ]
+
+
+def export_table(kind, units, bucket, first, last, tz_name):
+    """Return (header, rows) of an export: "responses" (the interchange CSV) or "tally" per bucket."""
+    if kind == "responses":
+        query = reports.answers_query(units, first, last, tz_name, include_flagged=True)
+        return RESPONSE_HEADER, response_rows(query)
+    return stats.TALLY_COLUMNS, tally_rows(reports.tally_table(units, bucket, first, last, tz_name))
 
 
 def tally_rows(table):

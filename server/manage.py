@@ -459,11 +459,6 @@ def export(units, name, fmt):
         abort(400, _("Give dates such as 2026-01-31, and a first day that is not after the last."))
     if bucket not in BUCKETS or kind not in ("tally", "responses"):
         abort(400, _("Choose a period of a day, a week or a month, and a tally or every answer."))
-    tz = current_app.config["HYMY_TIMEZONE"]
-    if kind == "responses":
-        query = reports.answers_query(units, first, last, tz, include_flagged=True)
-        return interchange.download(
-            interchange.RESPONSE_HEADER, interchange.response_rows(query), f"hymy-{name}-responses", fmt
-        )
-    rows = interchange.tally_rows(reports.tally_table(units, bucket, first, last, tz))
-    return interchange.download(stats.TALLY_COLUMNS, rows, f"hymy-{name}-tally-{bucket}", fmt)
+    header, rows = interchange.export_table(kind, units, bucket, first, last, current_app.config["HYMY_TIMEZONE"])
+    filename = f"hymy-{name}-responses" if kind == "responses" else f"hymy-{name}-tally-{bucket}"
+    return interchange.download(header, rows, filename, fmt)
