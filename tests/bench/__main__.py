@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import random
-import resource
 import socket
 import sqlite3
 import statistics
