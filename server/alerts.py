@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from sqlalchemy import func
+
 from . import stats
 from .insight_models import Alert, AlertRule
 from .models import Response, db, utcnow
@@ -45,13 +47,16 @@ def check_unit(unit, now=None):
 
 
 def _window_counts(unit, start, end):
+    """Return (answers, negative answers) of the unit in the window, counted in the database."""
     rows = db.session.execute(
-        db.select(Response.scale, Response.score)
+        db.select(Response.scale, Response.score, func.count())
         .where(Response.unit_id == unit.id, Response.score.is_not(None), Response.flags == "",
                Response.answered_at >= start, Response.answered_at <= end)
+        .group_by(Response.scale, Response.score)
     ).all()
-    negative = sum(1 for scale, score in rows if stats.SCALES[scale].polarity(score) == "negative")
-    return len(rows), negative
+    answers = sum(n for _scale, _score, n in rows)
+    negative = sum(n for scale, score, n in rows if stats.SCALES[scale].polarity(score) == "negative")
+    return answers, negative
 
 
 def _open_alert_overlapping(rule, start):
