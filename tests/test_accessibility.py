@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from server.insight_models import WallLink
 from server.models import Response, db
 from tests.conftest import PASSWORD, new_id
 
@@ -28,7 +29,10 @@ def site(app, make_unit, make_user):
         ))
     db.session.commit()
     manager = make_user("admin", email="admin@example.org")
-    return {"unit": unit, "manager": manager}
+    wall = WallLink(unit_id=unit.id, name="Taukotila")
+    db.session.add(wall)
+    db.session.commit()
+    return {"unit": unit, "manager": manager, "wall": wall.code, "area": unit.area.code}
 
 
 def audit(page):
@@ -61,14 +65,17 @@ def sign_in(page, base, email):
     page.wait_for_url(f"{base}/manage/**")
 
 
-CLIENT_PAGES = ["/k/{code}", "/k/{code}?lang=sv", "/q/{code}", "/q/{code}?lang=en", "/q/{code}/poster", "/login"]
-STAFF_PAGES = ["/manage/", "/manage/units/{code}", "/manage/units/{code}/edit", "/manage/units/new"]
+CLIENT_PAGES = ["/k/{code}", "/k/{code}?lang=sv", "/q/{code}", "/q/{code}?lang=en", "/q/{code}/poster", "/login",
+                "/wall/{wall}", "/privacy", "/accessibility"]
+STAFF_PAGES = ["/manage/", "/manage/units/{code}", "/manage/units/{code}/edit", "/manage/units/new",
+               "/manage/units/{code}/digest", "/manage/areas/{area}", "/manage/areas/{area}/digest",
+               "/manage/units/{code}/walls", "/manage/units/{code}/segments", "/staff/log", "/admin/users"]
 
 
 @pytest.mark.parametrize("path", CLIENT_PAGES)
 def test_client_pages_have_no_wcag_violations(live_server, context, site, path):
     page = context.new_page()
-    page.goto(live_server + path.format(code=site["unit"].code))
+    page.goto(live_server + path.format(code=site["unit"].code, wall=site["wall"]))
     assert audit(page) == []
 
 
@@ -84,7 +91,7 @@ def test_the_details_and_thanks_screens_have_no_wcag_violations(live_server, con
 def test_staff_pages_have_no_wcag_violations(live_server, context, site, path):
     page = context.new_page()
     sign_in(page, live_server, site["manager"].email)
-    page.goto(live_server + path.format(code=site["unit"].code))
+    page.goto(live_server + path.format(code=site["unit"].code, area=site["area"]))
     assert page.locator("h1").count() == 1
     assert audit(page) == []
 

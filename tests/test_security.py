@@ -2,12 +2,20 @@
 
 import pytest
 
+from server.insight_models import WallLink
+from server.models import db
+
 
 @pytest.fixture
 def pages(make_unit):
-    unit = make_unit("Vastaanotto")
-    return [f"/k/{unit.code}", f"/q/{unit.code}", f"/q/{unit.code}/poster", "/login", "/healthz",
-            "/api/v1/openapi.json", "/manage/", "/no-such-page"]
+    unit = make_unit("Vastaanotto", area="Etelä")
+    wall = WallLink(unit_id=unit.id)
+    db.session.add(wall)
+    db.session.commit()
+    return [f"/k/{unit.code}", f"/q/{unit.code}", f"/q/{unit.code}/poster", f"/q/{unit.code}/qr.svg", "/login",
+            "/healthz", "/api/v1/openapi.json", "/manage/", f"/manage/units/{unit.code}/digest",
+            f"/manage/areas/{unit.area.code}", "/staff/log", f"/wall/{wall.code}", "/privacy", "/accessibility",
+            "/sw.js", "/no-such-page"]
 
 
 def test_every_page_carries_the_security_headers(client, pages):
