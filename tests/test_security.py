@@ -21,6 +21,7 @@ def pages(make_unit):
 def test_every_page_carries_the_security_headers(client, pages):
     for path in pages:
         response = client.get(path)
+        response.close()  # a file response (sw.js) holds its file open until closed
         csp = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
         assert "unsafe-inline" not in csp
