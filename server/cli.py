@@ -1,6 +1,7 @@
 """The `hymy` command: thin commands over tested functions."""
 
 import json
+import os
 import sys
 
 import click
@@ -11,6 +12,17 @@ from flask.cli import FlaskGroup, with_appcontext
 from . import create_app, interchange, org, reports
 from .demo import seed_demo
 from .models import ROLES, SCALE_NAMES, Unit, db
+
+
+def with_progress(items, length, label, weight=None):
+    """Pass items through, drawing a progress bar on stderr when a person watches a terminal."""
+    if not sys.stderr.isatty() or not length:
+        yield from items
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        for item in items:
+            bar.update(weight(item) if weight else 1)
+            yield item
 
 
 def fail(message):
@@ -130,7 +142,7 @@ def import_command(path):
     # newline="" keeps line breaks inside quoted comments exactly as written (RFC 4180).
     with open(path, encoding="utf-8-sig", newline="") as file:
         try:
-            stored = interchange.import_csv(file)
+            stored = interchange.import_csv(with_progress(file, os.path.getsize(path), "Importing", len))
         except interchange.ImportError_ as exc:
             fail(f"{path}: {exc}; nothing was stored")
         except UnicodeDecodeError:
@@ -159,6 +171,8 @@ def export(kind, unit_code, area, first, last, bucket, fmt, output):
     if fmt == "xlsx" and not output:
         fail("--format xlsx needs -o FILE")
     header, rows = interchange.export_table(kind, selected, bucket, first_day, last_day, tz)
+    if kind == "responses" and output:
+        rows = with_progress(rows, reports.count_answers(selected, first_day, last_day, tz), "Exporting")
     interchange.write_file(header, rows, output or sys.stdout, fmt)
 
 

@@ -58,6 +58,12 @@ def parse_days(first, last, first_name="from", last_name="to"):
     return first_day, last_day
 
 
+def count_answers(units, first=None, last=None, tz_name="Europe/Helsinki"):
+    """How many answers (flagged ones included) an export of the units and days holds."""
+    query = answers_query(units, first, last, tz_name, include_flagged=True)
+    return db.session.execute(query.with_only_columns(func.count())).scalar_one()
+
+
 def answers_query(units, first=None, last=None, tz_name="Europe/Helsinki", include_flagged=False):
     """A select of Response rows for the units, answered on local days first..last inclusive."""
     query = db.select(Response).where(Response.unit_id.in_([u.id for u in units]))

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import re
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -233,3 +234,12 @@ def test_serve_hands_the_app_to_waitress(hymy, monkeypatch, app):
     assert result.exit_code == 0, result.output
     assert "http://0.0.0.0:9000" in result.output
     assert calls == [(app, {"host": "0.0.0.0", "port": 9000, "threads": 4, "ident": "hymy"})]
+
+
+def test_long_work_shows_progress_only_to_a_person_at_a_terminal(monkeypatch, capsys):
+    items = list(range(5))
+    assert list(cli.with_progress(iter(items), 5, "Working")) == items
+    assert capsys.readouterr().err == ""  # under pytest stderr is no terminal: no bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert list(cli.with_progress(iter(items), 5, "Working")) == items
+    assert "Working" in capsys.readouterr().err
