@@ -37,7 +37,21 @@ def json_body():
         json.dumps(payload, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise ApiError(400, "the body holds text that is not valid Unicode", "body") from None
+    for field, value in payload.items():
+        # PostgreSQL text cannot hold NUL; no field of ours has a use for it.
+        if _holds_nul(field) or _holds_nul(value):
+            raise ApiError(422, f"{field!r} contains a NUL character", field.replace("\x00", ""))
     return payload
+
+
+def _holds_nul(value):
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def bearer_device():

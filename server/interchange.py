@@ -80,7 +80,8 @@ def response_rows(query):
     codes = dict(db.session.execute(db.select(Unit.id, Unit.code)).all())
     query = query.with_only_columns(*ROW_COLUMNS).order_by(Response.answered_at, Response.id)
     # A Core result on the session's connection: plain tuples, fetched in batches, no ORM rows.
-    result = db.session.connection().execution_options(stream_results=True, yield_per=5000).execute(query)
+    # Options on the statement, not the connection: they must not outlive this export.
+    result = db.session.connection().execute(query.execution_options(stream_results=True, yield_per=5000))
     for id_, unit_id, channel, score, scale, reason, comment, segment, lang, at, flags, kind in result:
         yield [
             id_, codes[unit_id], channel, "" if score is None else score, scale, reason or "", comment or "",

@@ -273,3 +273,16 @@ def test_simultaneous_enrolments_with_one_code_give_one_token(app, unit):
     for t in threads:
         t.join()
     assert sorted(statuses) == [201] + [401] * 5
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"unit": "abc\x00"}, "unit"),
+    ({"reason": "waiting\x00time"}, "reason"),
+    ({"segment": {"who": "a\x00b"}}, "segment"),
+    ({"lang": "f\x00"}, "lang"),
+])
+def test_a_nul_character_anywhere_is_refused_naming_the_field(client, unit, change, field):
+    response = post(client, {"id": new_id(), "unit": unit.code, "score": 4, **change})
+    assert response.status_code == 422
+    assert response.get_json()["field"] == field
+    assert count_responses() == 0
