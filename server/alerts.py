@@ -1,15 +1,32 @@
-"""Alerts: a burst of negative answers raises an alert that a manager acknowledges with a comment."""
+"""Alerts: a burst of negative answers, or a kiosk silent for opening hours, raises an alert to acknowledge."""
 
-from datetime import timedelta
+import json
+import logging
+import threading
+import urllib.request
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from flask_babel import force_locale, format_datetime, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import func
 
 from . import stats
 from .insight_models import Alert, AlertRule
-from .models import Response, db, utcnow
+from .models import Device, Response, Unit, db, utcnow
+
+logger = logging.getLogger(__name__)
 
 # HappyOrNot's default: at least 50 % negative answers within 15 minutes, over at least 4 answers.
 DEFAULT_RULE = {"kind": "negative_share", "window_minutes": 15, "min_answers": 4, "threshold_pct": 50}
+# Opening hours in HYMY_TIMEZONE; days are weekdays, Monday 0.
+DEFAULT_OPENING = {"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "16:00"}
+DEFAULT_SILENT_RULE = {"kind": "kiosk_silent", "hours": 2, "opening": DEFAULT_OPENING}
+DEFAULT_RULES = (DEFAULT_RULE, DEFAULT_SILENT_RULE)
+WEBHOOK_TIMEOUT_S = 5
 
 
 def rule_fires(answers, negative, min_answers, threshold_pct):
@@ -17,56 +34,218 @@ def rule_fires(answers, negative, min_answers, threshold_pct):
     return answers >= min_answers and negative * 100 >= threshold_pct * answers
 
 
-def unit_rules(unit):
-    """Return the unit's active rules, making the default rule the first time it is needed."""
-    rules = list(db.session.execute(db.select(AlertRule).where(AlertRule.unit_id == unit.id)).scalars())
-    if not rules:
-        rules = [AlertRule(unit_id=unit.id, **DEFAULT_RULE)]
-        db.session.add(rules[0])
+def rules_by_unit(units, kind):
+    """Return {unit id: the units' rule of the kind}, active or not, making missing default rules."""
+    ids = [unit.id for unit in units]
+    rules = {rule.unit_id: rule for rule in db.session.execute(
+        db.select(AlertRule).where(AlertRule.unit_id.in_(ids), AlertRule.kind == kind).order_by(AlertRule.id.desc())
+    ).scalars()}
+    default = next(rule for rule in DEFAULT_RULES if rule["kind"] == kind)
+    missing = [AlertRule(unit_id=unit_id, **default) for unit_id in ids if unit_id not in rules]
+    if missing:
+        db.session.add_all(missing)
         db.session.flush()
+        rules.update((rule.unit_id, rule) for rule in missing)
+    return rules
+
+
+def unit_rules(unit):
+    """Return the unit's active rules, making the default rules the first time they are needed."""
+    rules = [rules_by_unit([unit], default["kind"])[unit.id] for default in DEFAULT_RULES]
     return [rule for rule in rules if rule.active]
 
 
 def check_unit(unit, now=None):
-    """Evaluate the unit's rules over the answers just before now; store and return new alerts."""
+    """Evaluate the unit's negative-share rule over the answers just before now; store and return new alerts."""
     now = now or utcnow()
     raised = []
     for rule in unit_rules(unit):
+        if rule.kind != "negative_share":
+            continue
         start = now - timedelta(minutes=rule.window_minutes)
-        answers, negative = _window_counts(unit, start, now)
+        answers, negative, latest = _window_counts(unit, start, now)
         if not rule_fires(answers, negative, rule.min_answers, rule.threshold_pct):
             continue
-        if _open_alert_overlapping(rule, start) is not None:
+        if _alert_covering(rule, start, latest) is not None:
             continue  # one burst, one alert: answers that keep coming extend nothing new
         alert = Alert(rule_id=rule.id, unit_id=unit.id, window_start=start, window_end=now,
                       answers=answers, negative=negative)
         db.session.add(alert)
         raised.append(alert)
     db.session.commit()
+    deliver(raised)
     return raised
 
 
 def _window_counts(unit, start, end):
-    """Return (answers, negative answers) of the unit in the window, counted in the database."""
+    """Return (answers, negative answers, the latest answer's time) of the unit in the window."""
     rows = db.session.execute(
-        db.select(Response.scale, Response.score, func.count())
+        db.select(Response.scale, Response.score, func.count(), func.max(Response.answered_at))
         .where(Response.unit_id == unit.id, Response.score.is_not(None), Response.flags == "",
                Response.answered_at >= start, Response.answered_at <= end)
         .group_by(Response.scale, Response.score)
     ).all()
-    answers = sum(n for _scale, _score, n in rows)
-    negative = sum(n for scale, score, n in rows if stats.SCALES[scale].polarity(score) == "negative")
-    return answers, negative
+    answers = sum(row[2] for row in rows)
+    negative = sum(row[2] for row in rows if stats.SCALES[row[0]].polarity(row[1]) == "negative")
+    latest = max((_aware(row[3]) for row in rows), default=None)
+    return answers, negative, latest
 
 
-def _open_alert_overlapping(rule, start):
+def _aware(moment):
+    """Return a database aggregate's datetime as aware UTC (max() bypasses the column type on SQLite)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _alert_covering(rule, start, latest):
+    """Return an alert that covers these answers already: open over the window, or raised after the last of them."""
     return db.session.execute(
-        db.select(Alert).where(Alert.rule_id == rule.id, Alert.acknowledged_at.is_(None), Alert.window_end >= start)
+        db.select(Alert).where(
+            Alert.rule_id == rule.id,
+            db.or_(db.and_(Alert.acknowledged_at.is_(None), Alert.window_end >= start), Alert.window_end >= latest),
+        )
     ).scalars().first()
 
 
+def parse_clock(text):
+    """Read a wall-clock time written as HH:MM."""
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def opening_hours_between(start, end, opening, tz_name):
+    """Count the opening hours between two UTC moments; opening times are wall-clock times in tz_name."""
+    if end <= start:
+        return 0.0
+    zone = ZoneInfo(tz_name)
+    days = set(opening["days"])
+    opens, closes = parse_clock(opening["start"]), parse_clock(opening["end"])
+    seconds = 0.0
+    day = start.astimezone(zone).date()
+    while day <= end.astimezone(zone).date():
+        if day.weekday() in days:
+            # Aware local times, converted: a day when clocks change has an hour more or less.
+            open_at = datetime.combine(day, opens, zone).astimezone(UTC)
+            close_at = datetime.combine(day, closes, zone).astimezone(UTC)
+            overlap = (min(close_at, end) - max(open_at, start)).total_seconds()
+            seconds += max(overlap, 0.0)
+        day += timedelta(days=1)
+    return seconds / 3600
+
+
+def silent_kiosks(unit, now=None):
+    """Return [(device, its last answer or enrolment, whether the rule's opening hours have passed since)]."""
+    now = now or utcnow()
+    rule = rules_by_unit([unit], "kiosk_silent")[unit.id]
+    tz_name = current_app.config["HYMY_TIMEZONE"]
+    return [(device, since, _silent_since(rule, since, now, tz_name))
+            for device, since, _latest in _last_answers([unit])]
+
+
+def _silent_since(rule, start, now, tz_name):
+    hours = opening_hours_between(start, now, rule.opening or DEFAULT_OPENING, tz_name)
+    return hours >= (rule.hours or DEFAULT_SILENT_RULE["hours"])
+
+
+def _last_answers(units):
+    """Return [(device, its last answer or enrolment, its latest silence alert)] for the enrolled kiosks of the units.
+
+    Three queries, however many units and kiosks: the pages that call this stay cheap.
+    """
+    devices = list(db.session.execute(
+        db.select(Device).where(Device.unit_id.in_([unit.id for unit in units]), Device.token_hash.is_not(None),
+                                Device.revoked_at.is_(None)).order_by(Device.id)
+    ).scalars())
+    if not devices:
+        return []
+    ids = [device.id for device in devices]
+    last_answers = dict(db.session.execute(
+        db.select(Response.device_id, func.max(Response.answered_at))
+        .where(Response.device_id.in_(ids)).group_by(Response.device_id)
+    ).all())
+    latest_alerts = {alert.device_id: alert for alert in db.session.execute(
+        db.select(Alert).where(Alert.id.in_(
+            db.select(func.max(Alert.id)).where(Alert.device_id.in_(ids)).group_by(Alert.device_id)))
+    ).scalars()}
+    return [(device, _aware(last_answers.get(device.id)) or device.enrolled_at or device.created_at,
+             latest_alerts.get(device.id)) for device in devices]
+
+
+def check_silent(units, now=None):
+    """Raise one alert per enrolled kiosk of the units silent for the rule's opening hours; return new alerts."""
+    now = now or utcnow()
+    tz_name = current_app.config["HYMY_TIMEZONE"]
+    rules = {unit_id: rule for unit_id, rule in rules_by_unit(units, "kiosk_silent").items() if rule.active}
+    raised = []
+    for device, since, latest in _last_answers([unit for unit in units if unit.id in rules]):
+        counted_from = since
+        if latest is not None and since <= latest.window_start:  # the same silence as the latest alert
+            if latest.acknowledged_at is None:
+                continue
+            counted_from = max(since, latest.acknowledged_at)  # acknowledged, the silence counts anew
+        if _silent_since(rules[device.unit_id], counted_from, now, tz_name):
+            alert = Alert(rule_id=rules[device.unit_id].id, unit_id=device.unit_id, device_id=device.id,
+                          window_start=since, window_end=now, answers=0, negative=0, fired_at=now)
+            db.session.add(alert)
+            raised.append(alert)
+    db.session.commit()
+    deliver(raised)
+    return raised
+
+
+def check_all(now=None):
+    """Evaluate every unit's rules; return the alerts raised."""
+    now = now or utcnow()
+    units = list(db.session.execute(db.select(Unit).order_by(Unit.id)).scalars())
+    raised = []
+    for unit in units:
+        raised += check_unit(unit, now)
+    return raised + check_silent(units, now)
+
+
+def alert_text(alert):
+    """Say in one sentence, in the deployment's language, what the alert saw."""
+    with force_locale(current_app.config["HYMY_DEFAULT_LANG"]):
+        if alert.rule.kind == "kiosk_silent":
+            return _("%(tablet)s at %(unit)s: no answers since %(time)s.", tablet=alert.device_label,
+                     unit=alert.unit.name, time=format_datetime(alert.window_start, "short"))
+        return ngettext("%(unit)s: %(num)d of %(answers)d answers was negative within %(minutes)d minutes.",
+                        "%(unit)s: %(num)d of %(answers)d answers were negative within %(minutes)d minutes.",
+                        alert.negative, unit=alert.unit.name, answers=alert.answers,
+                        minutes=alert.rule.window_minutes)
+
+
+def deliver(alerts):
+    """POST each alert to HYMY_ALERT_WEBHOOK_URL, if set, in the background; return the threads."""
+    url = current_app.config.get("HYMY_ALERT_WEBHOOK_URL")
+    if not url:
+        return []
+    threads = []
+    for alert in alerts:
+        payload = {"unit": alert.unit.code, "kind": alert.rule.kind,
+                   "fired_at": alert.fired_at.astimezone(UTC).isoformat(), "text": alert_text(alert)}
+        # A slow or dead webhook must never hold up an answer or a page.
+        thread = threading.Thread(target=post_webhook, args=(url, payload), name="hymy-alert-webhook")
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def post_webhook(url, payload):
+    """POST the payload as JSON; log a failure, never raise it."""
+    request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:  # noqa: S310 - an admin's URL
+            response.read()
+    except Exception as exc:  # noqa: BLE001 - delivery is best effort
+        logger.warning("alert webhook %s failed: %s", url, exc)
+
+
 def open_alerts(unit):
-    """Return the unit's alerts nobody has acknowledged yet, newest first."""
+    """Return the unit's alerts nobody has acknowledged yet, newest first, raising first any silent-kiosk alert due."""
+    check_silent([unit])
     return list(db.session.execute(
         db.select(Alert).where(Alert.unit_id == unit.id, Alert.acknowledged_at.is_(None))
         .order_by(Alert.fired_at.desc())
@@ -82,7 +261,8 @@ def acknowledge(alert, user, comment):
 
 
 def open_counts(units):
-    """Return {unit id: number of open alerts} for the units, counted in the database."""
+    """Return {unit id: number of open alerts} for the units, raising first any silent-kiosk alert due."""
+    check_silent(units)
     return dict(db.session.execute(
         db.select(Alert.unit_id, db.func.count())
         .where(Alert.unit_id.in_([u.id for u in units]), Alert.acknowledged_at.is_(None))
@@ -102,3 +282,20 @@ def recently_acknowledged(unit, limit=5):
         db.select(Alert).where(Alert.unit_id == unit.id, Alert.acknowledged_at.is_not(None))
         .order_by(Alert.acknowledged_at.desc()).limit(limit)
     ).scalars())
+
+
+cli = AppGroup("alerts", help="Evaluate alert rules.")
+
+
+@cli.command("check")
+def check_command():
+    """Evaluate every unit's alert rules; print how many alerts were raised."""
+    raised = check_all()
+    for alert in raised:
+        click.echo(f"{alert.unit.code}\t{alert.rule.kind}\t{alert_text(alert)}")
+    click.echo(len(raised))
+
+
+def register_cli(app):
+    """Add the `alerts` command group to the app's `hymy` command."""
+    app.cli.add_command(cli)

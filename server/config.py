@@ -107,6 +107,7 @@ def from_environment(instance_path, environ=os.environ):
         "HYMY_ACCESSIBILITY_CONTACT": env_str("HYMY_ACCESSIBILITY_CONTACT", "", environ),
         "HYMY_CONTROLLER_NAME": env_str("HYMY_CONTROLLER_NAME", "", environ),
         "HYMY_PRIVACY_CONTACT": env_str("HYMY_PRIVACY_CONTACT", "", environ),
+        "HYMY_ALERT_WEBHOOK_URL": env_str("HYMY_ALERT_WEBHOOK_URL", "", environ),
     }
 
 

@@ -2,10 +2,11 @@
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .models import Area, Unit, User, db, new_code, utcnow
+from .models import Area, Device, Unit, User, db, new_code, utcnow
 
 
 class WallLink(db.Model):
@@ -28,7 +29,7 @@ class WallLink(db.Model):
 
 
 class AlertRule(db.Model):
-    """A unit's alert rule: at least threshold_pct % negative within window_minutes, over min_answers."""
+    """A unit's alert rule: a burst of negative answers, or a kiosk silent for some opening hours."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"), index=True)
@@ -38,6 +39,10 @@ class AlertRule(db.Model):
     threshold_pct: Mapped[int] = mapped_column(default=50)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # kiosk_silent: opening hours without an answer, and when the unit is open in HYMY_TIMEZONE:
+    # {"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "16:00"} (Monday is 0).
+    hours: Mapped[int | None]
+    opening: Mapped[dict | None]
 
     unit: Mapped[Unit] = relationship()
 
@@ -56,9 +61,19 @@ class Alert(db.Model):
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     comment: Mapped[str | None] = mapped_column(Text)
+    # The silent kiosk, for kiosk_silent alerts.
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"))
 
     rule: Mapped[AlertRule] = relationship()
     unit: Mapped[Unit] = relationship()
+    device: Mapped[Device | None] = relationship()
     acknowledged_by: Mapped[User | None] = relationship()
 
     __table_args__ = (Index("ix_alert_unit_fired", "unit_id", "fired_at"),)
+
+    @property
+    def device_label(self):
+        """Name the silent tablet as the unit page's tablet list does."""
+        if self.device is None:
+            return _("A tablet")
+        return self.device.name or _("Tablet %(n)s", n=self.device.unit.devices.index(self.device) + 1)
