@@ -63,6 +63,10 @@ class Counts:
             self.reasons_positive[reason] += n
         elif reason and polarity == "negative":
             self.reasons_negative[reason] += n
+        self.add_segment(polarity, segment, n)
+
+    def add_segment(self, polarity, segment, n=1):
+        """Count n answers of the polarity under each of their segment answers."""
         for item in (segment or {}).items():
             if not isinstance(item[1], str):
                 continue
@@ -253,7 +257,7 @@ def last_complete_week(tz_name, now=None):
 
 
 def unit_counts(units, monday, tz_name, baseline_weeks=BASELINE_WEEKS):
-    """Return {unit: (Counts of the week, Counts of the weeks before)}, counted in one grouped query.
+    """Return {unit: (Counts of the week, Counts of the weeks before)}, counted in the database.
 
     The baseline starts at the unit's first week with an answer, so that a new unit is
     not compared with the empty weeks before it existed.
@@ -263,19 +267,27 @@ def unit_counts(units, monday, tz_name, baseline_weeks=BASELINE_WEEKS):
     bounds = [stats.day_range(first_monday + timedelta(weeks=i), first_monday + timedelta(weeks=i), tz_name)[0]
               for i in range(baseline_weeks + 2)]
     week = case(*((Response.answered_at < bound, index) for index, bound in enumerate(bounds[1:])), else_=-1)
-    segment_text = cast(Response.segment, String)
     by_id = {u.id: u for u in units}
     weekly = {u.id: [Counts() for _ in range(baseline_weeks + 1)] for u in units}
-    query = (
-        db.select(Response.unit_id, week, Response.scale, Response.score, Response.reason, segment_text, func.count())
-        .where(Response.unit_id.in_(list(by_id)), Response.score.is_not(None), Response.flags == "",
-               Response.answered_at >= bounds[0], Response.answered_at < bounds[-1])
-        .group_by(Response.unit_id, week, Response.scale, Response.score, Response.reason, segment_text)
+    where = (Response.unit_id.in_(list(by_id)), Response.score.is_not(None), Response.flags == "",
+             Response.answered_at >= bounds[0], Response.answered_at < bounds[-1])
+    counts = (
+        db.select(Response.unit_id, week, Response.scale, Response.score, Response.reason, func.count())
+        .where(*where).group_by(Response.unit_id, week, Response.scale, Response.score, Response.reason)
     )
-    for unit_id, index, scale, score, reason, segment, n in db.session.execute(query):
+    for unit_id, index, scale, score, reason, n in db.session.execute(counts):
+        weekly[unit_id][index].add(stats.SCALES[scale].polarity(score), reason, None, n)
+    # Segments apart: few answers carry one, and the covering index does not hold them.
+    segment_text = cast(Response.segment, String)
+    segments = (
+        db.select(Response.unit_id, week, Response.scale, Response.score, segment_text, func.count())
+        .where(*where, Response.segment.is_not(None))
+        .group_by(Response.unit_id, week, Response.scale, Response.score, segment_text)
+    )
+    for unit_id, index, scale, score, segment, n in db.session.execute(segments):
         segment = json.loads(segment) if segment else None
-        polarity = stats.SCALES[scale].polarity(score)
-        weekly[unit_id][index].add(polarity, reason, segment if isinstance(segment, dict) else None, n)
+        if isinstance(segment, dict):
+            weekly[unit_id][index].add_segment(stats.SCALES[scale].polarity(score), segment, n)
     result = {}
     for unit_id, weeks in weekly.items():
         history = weeks[:-1]

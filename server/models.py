@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from flask_babel import get_locale
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Table, TypeDecorator
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Table, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -215,7 +215,12 @@ class Response(db.Model):
     unit: Mapped[Unit] = relationship()
 
     __table_args__ = (
-        Index("ix_response_unit_answered", "unit_id", "answered_at"),
+        # Covers the figures' grouped counts (unit, time, flags, scale, score, reason): the
+        # dashboard, area view and detector read the index alone, never the table.
+        Index("ix_response_unit_answered_cover", "unit_id", "answered_at", "flags", "scale", "score", "reason"),
+        # The few answers that carry a segment, found without reading the others.
+        Index("ix_response_segmented", "unit_id", "answered_at", sqlite_where=text("segment IS NOT NULL"),
+              postgresql_where=text("segment IS NOT NULL")),
         Index("ix_response_device_answered", "device_id", "answered_at"),
     )
 
