@@ -6,7 +6,7 @@ from pathlib import Path
 
 import flask_babel
 from flask import Flask, current_app, g, has_request_context, request, session
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
@@ -100,7 +100,22 @@ def create_app(test_config=None):
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import admin, api, auth, cli, errors, health, insight_init, kiosk, manage, ops, security, staff
+    from . import (
+        admin,
+        api,
+        auth,
+        cli,
+        errors,
+        health,
+        insight_init,
+        kiosk,
+        manage,
+        ops,
+        public,
+        security,
+        staff,
+        unit_settings,
+    )
 
     auth.init_login(login_manager)
     app.register_blueprint(health.bp)
@@ -111,7 +126,6 @@ def create_app(test_config=None):
     app.register_blueprint(manage.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(admin.bp)
-    from . import public, unit_settings
     app.register_blueprint(unit_settings.bp)
     app.register_blueprint(public.bp)
     errors.init_app(app)
@@ -122,8 +136,6 @@ def create_app(test_config=None):
 
     @app.context_processor
     def inject_globals():
-        from flask_babel import get_locale
-
         return {"current_lang": str(get_locale()), "langs": LANGS, "hymy_version": __version__, "can": auth.can}
 
     return app
