@@ -144,7 +144,13 @@ def live_server(app):
 
     server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="hymy-test")
     port = server.effective_port
-    thread = threading.Thread(target=server.run, daemon=True)
+    def serve():
+        try:
+            server.run()
+        except OSError:
+            pass  # the socket was closed under the loop at teardown: the server is done
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"
     server.close()

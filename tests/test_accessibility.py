@@ -52,7 +52,8 @@ def audit(page):
 @pytest.fixture
 def context(browser):
     # axe is injected as a script; the pages' CSP would refuse it, so this context bypasses CSP.
-    context = browser.new_context(viewport={"width": 1024, "height": 768}, bypass_csp=True)
+    # Reduced motion: the praise wall's fade would otherwise be caught half-way, at half contrast.
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, bypass_csp=True, reduced_motion="reduce")
     yield context
     context.close()
 

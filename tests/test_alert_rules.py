@@ -283,7 +283,8 @@ def webhook(app):
     thread.join()
 
 
-def test_a_new_alert_is_posted_to_the_webhook(client, make_unit, webhook):
+def test_a_new_alert_is_posted_to_the_webhook(app, client, make_unit, webhook):
+    app.config["HYMY_DEFAULT_LANG"] = "en"  # the webhook speaks the deployment's default language
     received, arrived = webhook
     unit = make_unit("Reception")
     for score in (1, 1, 2, 1):
