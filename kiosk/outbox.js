@@ -250,7 +250,8 @@ export class Outbox {
         body: JSON.stringify(record.body),
         signal: abort.signal,
         cache: "no-store",
-        credentials: "omit",
+        // A kiosk proves itself with its token; a phone sends the unit's "answered" cookie.
+        credentials: token ? "omit" : "same-origin",
       });
     } catch {
       return "retry";

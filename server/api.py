@@ -115,8 +115,20 @@ def post_response():
         if answer.unit.id != device.unit_id:
             raise ApiError(403, "this device is enrolled for another unit", "unit")
         device.mark_seen()
-    status = answers.store(answer, "kiosk" if device else "qr", device=device)
-    return jsonify({"id": answer.id, "status": status}), 201 if status == "stored" else 200
+    if device is not None:
+        status = answers.store(answer, "kiosk", device=device)
+        return jsonify({"id": answer.id, "status": status}), 201 if status == "stored" else 200
+    # One answer per browser per unit per period counts; later ones are kept, flagged "repeat".
+    hours = current_app.config["HYMY_PHONE_REPEAT_HOURS"]
+    marker = f"hymy_answered_{answer.unit.code}"
+    repeat = bool(hours and request.cookies.get(marker))
+    status = answers.store(answer, "qr", flags="repeat" if repeat else "")
+    response = jsonify({"id": answer.id, "status": status})
+    response.status_code = 201 if status == "stored" else 200
+    if hours and status == "stored" and not repeat:
+        response.set_cookie(marker, "1", max_age=hours * 3600, path=request.path, httponly=True,
+                            samesite="Strict", secure=request.is_secure)
+    return response
 
 
 @bp.post("/devices/enrol")

@@ -102,6 +102,7 @@ def from_environment(instance_path, environ=os.environ):
         "HYMY_REQUEST_LOG": env_bool("HYMY_REQUEST_LOG", True, environ),
         "HYMY_KIOSK_SILENT_MINUTES": env_int("HYMY_KIOSK_SILENT_MINUTES", 15, 2, 7 * 24 * 60, environ),
         "HYMY_KIOSK_QUEUE_MINUTES": env_int("HYMY_KIOSK_QUEUE_MINUTES", 30, 1, 7 * 24 * 60, environ),
+        "HYMY_PHONE_REPEAT_HOURS": env_int("HYMY_PHONE_REPEAT_HOURS", 12, 0, 24 * 30, environ),
         "HYMY_PROXY_HOPS": env_int("HYMY_PROXY_HOPS", 0, 0, 10, environ),
         "SESSION_COOKIE_SECURE": env_bool("HYMY_SECURE_COOKIES", base_url.startswith("https://"), environ),
         "HYMY_ACCESSIBILITY_CONTACT": env_str("HYMY_ACCESSIBILITY_CONTACT", "", environ),

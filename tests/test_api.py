@@ -286,3 +286,32 @@ def test_a_nul_character_anywhere_is_refused_naming_the_field(client, unit, chan
     assert response.status_code == 422
     assert response.get_json()["field"] == field
     assert count_responses() == 0
+
+
+def test_a_second_phone_answer_within_the_period_is_kept_but_flagged(app, client, unit, make_unit):
+    app.config["HYMY_PHONE_REPEAT_HOURS"] = 12
+    first, second = new_id(), new_id()
+    assert post(client, {"id": first, "unit": unit.code, "score": 5}).status_code == 201
+    assert post(client, {"id": second, "unit": unit.code, "score": 1}).status_code == 201
+    assert post(client, {"id": second, "unit": unit.code, "score": 1}).status_code == 200  # a retry stays a retry
+    assert [db.session.get(Response, i).flags for i in (first, second)] == ["", "repeat"]
+    other = make_unit("Hammashoitola")
+    third = new_id()
+    post(client, {"id": third, "unit": other.code, "score": 4})
+    assert db.session.get(Response, third).flags == ""  # the marker is per unit
+
+
+def test_the_phone_marker_is_an_httponly_cookie_for_the_api_only(app, client, unit):
+    app.config["HYMY_PHONE_REPEAT_HOURS"] = 12
+    response = post(client, {"id": new_id(), "unit": unit.code, "score": 5})
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith(f"hymy_answered_{unit.code}=1")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/api/v1/responses" in cookie
+
+
+def test_the_phone_period_can_be_switched_off(app, client, unit):
+    app.config["HYMY_PHONE_REPEAT_HOURS"] = 0
+    ids = [new_id(), new_id()]
+    for answer_id in ids:
+        post(client, {"id": answer_id, "unit": unit.code, "score": 5})
+    assert [db.session.get(Response, i).flags for i in ids] == ["", ""]

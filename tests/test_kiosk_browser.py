@@ -249,3 +249,15 @@ def test_an_answer_whose_reason_the_unit_dropped_while_offline_still_arrives(liv
     tablet.context.set_offline(False)
     rows = eventually(stored)
     assert [(r.score, r.reason, r.comment) for r in rows] == [(1, None, "Jonotin tunnin")]
+
+
+def test_a_phone_counts_one_answer_per_unit_and_keeps_the_next_as_a_repeat(app, live_server, phone, unit):
+    app.config["HYMY_PHONE_REPEAT_HOURS"] = 12
+    phone.goto(f"{live_server}/q/{unit.code}")
+    answer(phone, 5)
+    assert eventually(lambda: len(stored()) == 1)
+    phone.goto(f"{live_server}/q/{unit.code}")
+    answer(phone, 1)
+    rows = eventually(lambda: stored() if len(stored()) == 2 else None)
+    assert rows, "the second answer did not arrive"
+    assert sorted((r.score, r.flags) for r in rows) == [(1, "repeat"), (5, "")]
