@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 from . import org, stats
-from .models import Response, Unit, User, db
+from .models import Response, User, db
 
 DEMO_PASSWORD = "hymy-demo-2026"
 DEMO_USERS = [
@@ -122,8 +122,3 @@ def _one(unit, scale, p_pos, at, rng, lately=False):
         "segment": None, "lang": rng.choice(["fi"] * 8 + ["sv", "en"]),
         "answered_at": at.astimezone(UTC), "received_at": at.astimezone(UTC), "flags": "",
     }
-
-
-def demo_units():
-    """Return every unit, oldest first."""
-    return db.session.execute(db.select(Unit).order_by(Unit.id)).scalars().all()

@@ -188,6 +188,8 @@ def home():
     if not can(current_user, "view"):
         return render_template("manage/home.html", units=units, cards=None, areas=[], alert_counts={})
     start, end = stats.dashboard_windows(current_app.config["HYMY_TIMEZONE"])["week"]
+    # No scheduler runs between pages: a kiosk's silence is noticed when someone looks.
+    alerts.check_silent(units)
     return render_template(
         "manage/home.html", units=units, cards=reports.tallies_by_unit(units, start, end),
         areas=visible_areas(current_user), alert_counts=alerts.open_counts(units),
@@ -198,6 +200,7 @@ def home():
 @role_required("view")
 def unit(code):
     unit = get_unit_for_user(code, "view")
+    alerts.check_silent([unit])
     selection = read_selection()
     tz = current_app.config["HYMY_TIMEZONE"]
     windows = stats.dashboard_windows(tz)
@@ -319,6 +322,7 @@ def area(code):
                                              selection.channels, heatmap=False)
     monday = insight.last_complete_week(tz)
     explained = insight.explain(units, monday, tz)
+    alerts.check_silent(units)
     open_counts = alerts.open_counts(units)
     entries = []
     for unit in units:

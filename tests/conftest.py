@@ -36,7 +36,7 @@ class IsolatedClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
-def _config(db_url, tmp_path):
+def _config(db_url):
     return {
         "TESTING": True,
         "HYMY_ENV": "testing",
@@ -53,7 +53,7 @@ def _config(db_url, tmp_path):
 def migrated_template(tmp_path_factory):
     """Run the migrations once: into a template SQLite file, or into the test PostgreSQL."""
     if TEST_DB_URL:
-        app = create_app(_config(TEST_DB_URL, None))
+        app = create_app(_config(TEST_DB_URL))
         with app.app_context():
             existing = MetaData()
             existing.reflect(bind=db.engine)
@@ -62,7 +62,7 @@ def migrated_template(tmp_path_factory):
             db.engine.dispose()
         return None
     path = tmp_path_factory.mktemp("template") / "hymy.sqlite3"
-    app = create_app(_config(f"sqlite:///{path}", None))
+    app = create_app(_config(f"sqlite:///{path}"))
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -78,7 +78,7 @@ def app(migrated_template, tmp_path):
         path = tmp_path / "hymy.sqlite3"
         shutil.copy(migrated_template, path)
         url = f"sqlite:///{path}"
-    app = create_app(_config(url, tmp_path))
+    app = create_app(_config(url))
     app.test_client_class = IsolatedClient
     with app.app_context():
         if TEST_DB_URL:
