@@ -72,7 +72,7 @@ def fresh_app(migrated_template, tmp_path):
         pytest.skip("needs a second database; runs on SQLite")
     path = tmp_path / "fresh.sqlite3"
     shutil.copy(migrated_template, path)
-    other = create_app(_config(f"sqlite:///{path}", tmp_path))
+    other = create_app(_config(f"sqlite:///{path}"))
     yield other
     with other.app_context():
         db.engine.dispose()
