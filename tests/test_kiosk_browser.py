@@ -190,7 +190,7 @@ def test_an_enrolled_kiosk_reports_its_health_and_the_answers_the_server_refused
     refusal = {"error": "score must be from 1 to 5 on this unit's scale", "field": "score"}
     tablet.route("**/api/v1/responses", lambda route: route.fulfill(status=422, json=refusal))
     answer(tablet, 5)
-    tablet.wait_for_function("(localStorage.getItem('hymy.status') || '').includes('lastError')")
+    tablet.wait_for_function("() => (localStorage.getItem('hymy.status') || '').includes('lastError')")
     tablet.reload()  # a kiosk reports on every load (and every minute)
     assert eventually(lambda: "score must be from 1 to 5" in (fresh().last_error or ""))
     assert fresh().queued_count == 0
