@@ -49,42 +49,55 @@ def rules_by_unit(units, kind):
     return rules
 
 
-def unit_rules(unit):
-    """Return the unit's active rules, making the default rules the first time they are needed."""
-    rules = [rules_by_unit([unit], default["kind"])[unit.id] for default in DEFAULT_RULES]
-    return [rule for rule in rules if rule.active]
+def check_unit(unit_id, now=None):
+    """Evaluate the unit's negative-share rule over the answers just before now; store and return new alerts.
 
-
-def check_unit(unit, now=None):
-    """Evaluate the unit's negative-share rule over the answers just before now; store and return new alerts."""
+    This runs after every negative answer, so it reads as little as it can: the rule, then one count.
+    """
     now = now or utcnow()
-    raised = []
-    for rule in unit_rules(unit):
-        if rule.kind != "negative_share":
-            continue
-        start = now - timedelta(minutes=rule.window_minutes)
-        answers, negative, latest = _window_counts(unit, start, now)
-        if not rule_fires(answers, negative, rule.min_answers, rule.threshold_pct):
-            continue
-        if _alert_covering(rule, start, latest) is not None:
-            continue  # one burst, one alert: answers that keep coming extend nothing new
-        alert = Alert(rule_id=rule.id, unit_id=unit.id, window_start=start, window_end=now,
-                      answers=answers, negative=negative)
-        db.session.add(alert)
-        raised.append(alert)
+    rule = _negative_share_rule(unit_id)
+    if not rule.active:
+        return []
+    start = now - timedelta(minutes=rule.window_minutes)
+    answers, negative, latest = _window_counts(unit_id, start, now)
+    if not rule_fires(answers, negative, rule.min_answers, rule.threshold_pct):
+        return []
+    if _alert_covering(rule, start, latest) is not None:
+        return []  # one burst, one alert: answers that keep coming extend nothing new
+    alert = Alert(rule_id=rule.id, unit_id=unit_id, window_start=start, window_end=now,
+                  answers=answers, negative=negative)
+    db.session.add(alert)
     db.session.commit()
-    deliver(raised)
-    return raised
+    deliver([alert])
+    return [alert]
 
 
-def _window_counts(unit, start, end):
+def _negative_share_rule(unit_id):
+    """Return the unit's negative-share rule (the first, as rules_by_unit), storing the default if it has none."""
+    rule = db.session.execute(NEGATIVE_SHARE_RULE, {"unit_id": unit_id}).scalar()
+    if rule is None:
+        rule = AlertRule(unit_id=unit_id, **DEFAULT_RULE)
+        db.session.add(rule)
+        db.session.commit()
+    return rule
+
+
+_RESPONSES = Response.__table__.c
+WINDOW_COUNTS = (
+    db.select(_RESPONSES.scale, _RESPONSES.score, func.count(), func.max(_RESPONSES.answered_at))
+    .where(_RESPONSES.unit_id == db.bindparam("unit_id"), _RESPONSES.score.is_not(None), _RESPONSES.flags == "",
+           _RESPONSES.answered_at >= db.bindparam("start"), _RESPONSES.answered_at <= db.bindparam("end"))
+    .group_by(_RESPONSES.scale, _RESPONSES.score)
+)
+NEGATIVE_SHARE_RULE = (
+    db.select(AlertRule).where(AlertRule.unit_id == db.bindparam("unit_id"), AlertRule.kind == "negative_share")
+    .order_by(AlertRule.id).limit(1)
+)
+
+
+def _window_counts(unit_id, start, end):
     """Return (answers, negative answers, the latest answer's time) of the unit in the window."""
-    rows = db.session.execute(
-        db.select(Response.scale, Response.score, func.count(), func.max(Response.answered_at))
-        .where(Response.unit_id == unit.id, Response.score.is_not(None), Response.flags == "",
-               Response.answered_at >= start, Response.answered_at <= end)
-        .group_by(Response.scale, Response.score)
-    ).all()
+    rows = db.session.execute(WINDOW_COUNTS, {"unit_id": unit_id, "start": start, "end": end}).all()
     answers = sum(row[2] for row in rows)
     negative = sum(row[2] for row in rows if stats.SCALES[row[0]].polarity(row[1]) == "negative")
     latest = max((_aware(row[3]) for row in rows), default=None)
@@ -200,7 +213,7 @@ def check_all(now=None):
     units = list(db.session.execute(db.select(Unit).order_by(Unit.id)).scalars())
     raised = []
     for unit in units:
-        raised += check_unit(unit, now)
+        raised += check_unit(unit.id, now)
     return raised + check_silent(units, now)
 
 

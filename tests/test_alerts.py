@@ -36,11 +36,11 @@ def test_it_raises_one_alert_at_the_fourth_answer_with_two_negative(make_unit):
     answer(unit, 1, 10)
     answer(unit, 2, 8)
     answer(unit, 5, 5)
-    assert alerts.check_unit(unit, NOW) == []  # three answers: never an alert
+    assert alerts.check_unit(unit.id, NOW) == []  # three answers: never an alert
     answer(unit, 4, 1)
-    [alert] = alerts.check_unit(unit, NOW)
+    [alert] = alerts.check_unit(unit.id, NOW)
     assert (alert.answers, alert.negative) == (4, 2)
-    assert alerts.check_unit(unit, NOW) == []  # the same burst does not alert twice
+    assert alerts.check_unit(unit.id, NOW) == []  # the same burst does not alert twice
     assert alerts.open_alerts(unit) == [alert]
 
 
@@ -51,7 +51,7 @@ def test_it_looks_only_at_the_last_15_minutes_and_counted_answers(make_unit):
     answer(unit, 1, 9, flags="repeat")  # a repeated press does not count
     answer(unit, 5, 5)
     answer(unit, 5, 1)
-    assert alerts.check_unit(unit, NOW) == []  # 1 negative of 3 counted answers
+    assert alerts.check_unit(unit.id, NOW) == []  # 1 negative of 3 counted answers
 
 
 def test_an_acknowledged_alert_keeps_the_comment_and_leaves_the_open_list(make_unit, make_user):
@@ -59,7 +59,7 @@ def test_an_acknowledged_alert_keeps_the_comment_and_leaves_the_open_list(make_u
     manager = make_user("manager", [unit.code])
     for score in (1, 1, 5, 5):
         answer(unit, score, 3)
-    [alert] = alerts.check_unit(unit, NOW)
+    [alert] = alerts.check_unit(unit.id, NOW)
     alerts.acknowledge(alert, manager, "The queue system was down; fixed at 9:10.")
     assert alerts.open_alerts(unit) == []
     assert alert.comment.startswith("The queue system") and alert.acknowledged_by_id == manager.id
