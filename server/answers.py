@@ -13,7 +13,19 @@ from .models import CHANNELS, LANGS, SCALE_NAMES, Response, Unit, db, utcnow
 from .redact import redact
 
 logger = logging.getLogger(__name__)
+# The answer path's statements are built once, with bound parameters: building a statement costs
+# more than running one of these on SQLite.
 RESPONSE_INSERT = Response.__table__.insert()
+_RESPONSES = Response.__table__.c
+# A kiosk's answer is a repeat when the same kiosk answered within the unit's repeat window just
+# before: the insert itself decides, so the check costs no statement of its own and sees every
+# answer committed before this one.
+KIOSK_RESPONSE_INSERT = RESPONSE_INSERT.values(flags=db.case(
+    (db.exists().where(_RESPONSES.device_id == db.bindparam("repeat_device_id"),
+                       _RESPONSES.answered_at > db.bindparam("repeat_after"),
+                       _RESPONSES.answered_at <= db.bindparam("repeat_until")), db.bindparam("repeat_flags")),
+    else_=db.bindparam("plain_flags"),
+))
 
 MAX_COMMENT = 2000
 MAX_FUTURE = timedelta(minutes=10)
@@ -23,12 +35,37 @@ MAX_SEGMENT_TEXT = 100
 CLIENT_FIELDS = ("id", "unit", "score", "reason", "comment", "segment", "lang", "answered_at")
 
 
+@dataclass(frozen=True)
+class UnitSnapshot:
+    """The columns of a unit that validating and storing an answer read: the answer path's unit."""
+
+    id: int
+    code: str
+    scale: str
+    reasons_positive: list
+    reasons_negative: list
+    segment_questions: list
+    repeat_window_s: int
+
+    reason_keys = Unit.reason_keys
+
+
+SNAPSHOT_COLUMNS = tuple(Unit.__table__.c[field] for field in UnitSnapshot.__dataclass_fields__)
+UNIT_SNAPSHOT = db.select(*SNAPSHOT_COLUMNS).where(Unit.__table__.c.code == db.bindparam("code"))
+
+
+def unit_snapshot(code):
+    """Read the unit with the code as a snapshot, None if there is none: one Core query, no ORM state."""
+    row = db.session.execute(UNIT_SNAPSHOT, {"code": code}).first()
+    return None if row is None else UnitSnapshot(*row)
+
+
 @dataclass
 class Answer:
     """A validated answer, ready to store or to compare with a stored one."""
 
     id: str
-    unit: Unit
+    unit: Unit | UnitSnapshot
     score: int | None
     reason: str | None
     comment: str | None
@@ -183,8 +220,6 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
     common case (a new answer) costs no extra look-up.
     """
     assert channel in CHANNELS
-    if device is not None and _is_repeat(device, answer):
-        flags = (flags + " repeat").strip()
     values = {
         "id": answer.id, "unit_id": answer.unit.id, "channel": channel,
         "device_id": device.id if device else None, "user_id": user.id if user else None,
@@ -192,15 +227,24 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
         "comment": answer.comment, "segment": answer.segment, "lang": answer.lang, "kind": kind,
         "answered_at": answer.answered_at, "received_at": utcnow(), "flags": flags,
     }
+    statement = RESPONSE_INSERT
+    window = timedelta(seconds=answer.unit.repeat_window_s or 0)
+    if device is not None and window:
+        statement = KIOSK_RESPONSE_INSERT
+        values.update(repeat_device_id=device.id, repeat_after=answer.answered_at - window,
+                      repeat_until=answer.answered_at, repeat_flags=(flags + " repeat").strip(),
+                      plain_flags=values.pop("flags"))
+    negative = answer.score is not None and stats.SCALES[answer.unit.scale].polarity(answer.score) == "negative"
+    unit_id = answer.unit.id  # read before the commit, which expires ORM objects
     try:
         # A plain table insert with bound parameters: its compiled form is cached across requests.
-        db.session.execute(RESPONSE_INSERT, values)
+        db.session.execute(statement, values)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
     else:
-        if answer.score is not None and stats.SCALES[answer.unit.scale].polarity(answer.score) == "negative":
-            _check_alerts(answer.unit)
+        if negative:
+            _check_alerts(unit_id)
         return "stored"
     existing = db.session.get(Response, answer.id)
     if existing is None:  # the conflict was not on the id: a bug, not a replay
@@ -210,30 +254,13 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
     return "duplicate"
 
 
-def _check_alerts(unit):
+def _check_alerts(unit_id):
     """Evaluate the unit's alert rules; the answer is stored already, so a failure here is only logged."""
     try:
-        alerts.check_unit(unit)
+        alerts.check_unit(unit_id)
     except Exception:  # noqa: BLE001 - an acknowledged answer must not be reported as failed
         db.session.rollback()
-        logger.exception("alert rules of unit %s could not be evaluated", unit.code)
-
-
-def _is_repeat(device, answer):
-    """Tell whether the kiosk answered within the unit's repeat window just before."""
-    window = timedelta(seconds=answer.unit.repeat_window_s or 0)
-    if not window:
-        return False
-    previous = db.session.execute(
-        db.select(Response.id)
-        .where(
-            Response.device_id == device.id,
-            Response.answered_at > answer.answered_at - window,
-            Response.answered_at <= answer.answered_at,
-        )
-        .limit(1)
-    ).first()
-    return previous is not None
+        logger.exception("alert rules of unit %s could not be evaluated", unit_id)
 
 
 def validate_scale(scale):

@@ -4,6 +4,8 @@ import json
 import secrets
 import time
 from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
 from threading import Lock
 
 from flask import Blueprint, current_app, jsonify, request
@@ -54,20 +56,62 @@ def _holds_nul(value):
     return False
 
 
-def bearer_device():
-    """Return the enrolled device named by the Authorization header, None without one."""
+def bearer_token_hash():
+    """Return the hash of the Authorization header's device token, None without the header."""
     header = request.headers.get("Authorization")
     if header is None:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "Authorization must be 'Bearer <device token>'", "Authorization")
-    device = db.session.execute(
-        db.select(Device).where(Device.token_hash == hash_secret(token.strip()))
-    ).scalar_one_or_none()
+    return hash_secret(token.strip())
+
+
+UNKNOWN_TOKEN = "this device token is unknown or revoked: enrol the kiosk again"
+
+
+def bearer_device():
+    """Return the enrolled device named by the Authorization header, None without one."""
+    token_hash = bearer_token_hash()
+    if token_hash is None:
+        return None
+    device = db.session.execute(db.select(Device).where(Device.token_hash == token_hash)).scalar_one_or_none()
     if device is None or device.revoked_at is not None:
-        raise ApiError(401, "this device token is unknown or revoked: enrol the kiosk again", "Authorization")
+        raise ApiError(401, UNKNOWN_TOKEN, "Authorization")
     return device
+
+
+@dataclass(frozen=True)
+class Kiosk:
+    """An enrolled device as the answer path sees it, with its unit."""
+
+    id: int
+    last_seen_at: datetime | None
+    unit: answers.UnitSnapshot
+
+    def lookup_unit(self, code):
+        """Return the unit with the code: the kiosk's own without another query."""
+        return self.unit if code == self.unit.code else answers.unit_snapshot(code)
+
+
+DEVICES = Device.__table__.c
+KIOSK_BY_TOKEN = (
+    db.select(DEVICES.id, DEVICES.last_seen_at, *answers.SNAPSHOT_COLUMNS)
+    .join_from(Device.__table__, Unit.__table__)
+    .where(DEVICES.token_hash == db.bindparam("token_hash"), DEVICES.revoked_at.is_(None))
+)
+MARK_SEEN = db.update(Device.__table__).where(DEVICES.id == db.bindparam("device_id"))
+
+
+def bearer_kiosk():
+    """Return the header's enrolled device as a Kiosk, None without the header: one Core read, no ORM state."""
+    token_hash = bearer_token_hash()
+    if token_hash is None:
+        return None
+    row = db.session.execute(KIOSK_BY_TOKEN, {"token_hash": token_hash}).first()
+    if row is None:
+        raise ApiError(401, UNKNOWN_TOKEN, "Authorization")
+    return Kiosk(row[0], row[1], answers.UnitSnapshot(*row[2:]))
 
 
 class RateLimiter:
@@ -96,26 +140,21 @@ def anonymous_limiter():
     return current_app.extensions.setdefault("hymy_anonymous_limiter", RateLimiter())
 
 
-def lookup_unit(code):
-    return db.session.execute(db.select(Unit).where(Unit.code == code)).scalar_one_or_none()
-
-
 @bp.post("/responses")
 def post_response():
     """Store one answer, exactly once."""
-    device = bearer_device()
+    device = bearer_kiosk()
     payload = json_body()
     if device is None:
         # Anonymous web/QR answers are throttled per address, held only in memory.
         limit = current_app.config["HYMY_ANON_RATE_PER_MINUTE"]
         if not anonymous_limiter().allow(request.remote_addr or "?", limit):
             raise ApiError(429, "too many answers from this address; try again in a minute")
-    answer = answers.validate(payload, lookup_unit)
+    answer = answers.validate(payload, answers.unit_snapshot if device is None else device.lookup_unit)
     if device is not None:
-        if answer.unit.id != device.unit_id:
+        if answer.unit.id != device.unit.id:
             raise ApiError(403, "this device is enrolled for another unit", "unit")
-        device.mark_seen()
-    if device is not None:
+        _mark_seen(device)
         status = answers.store(answer, "kiosk", device=device)
         return jsonify({"id": answer.id, "status": status}), 201 if status == "stored" else 200
     # One answer per browser per unit per period counts; later ones are kept, flagged "repeat".
@@ -129,6 +168,13 @@ def post_response():
         response.set_cookie(marker, "1", max_age=hours * 3600, path=request.path, httponly=True,
                             samesite="Strict", secure=request.is_secure)
     return response
+
+
+def _mark_seen(kiosk, now=None):
+    """Record the kiosk's contact, at most once per Device.SEEN_GRANULARITY (most answers write nothing here)."""
+    now = now or utcnow()
+    if kiosk.last_seen_at is None or now - kiosk.last_seen_at >= Device.SEEN_GRANULARITY:
+        db.session.execute(MARK_SEEN, {"device_id": kiosk.id, "last_seen_at": now})
 
 
 @bp.post("/devices/enrol")
