@@ -63,7 +63,6 @@ def create_app(test_config=None):
         static_url_path="/static",
     )
     app.config.from_mapping(
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,
@@ -91,6 +90,9 @@ def create_app(test_config=None):
         hops = app.config["HYMY_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A database server may restart under a long-lived pool; a SQLite file cannot go away.
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("pool_pre_ping", True)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
@@ -118,6 +120,7 @@ def create_app(test_config=None):
     )
 
     auth.init_login(login_manager)
+    app.session_interface = auth.SessionInterface()
     app.register_blueprint(health.bp)
     app.register_blueprint(kiosk.bp)
     app.register_blueprint(api.bp)

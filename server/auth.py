@@ -5,6 +5,7 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
@@ -28,6 +29,15 @@ PERMISSIONS = {
 class LoginForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The signed-cookie session, never opened for the JSON API: kiosks authenticate by token, phones need none."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            return None  # Flask gives the request a read-only, empty session
+        return super().open_session(app, request)
 
 
 def init_login(login_manager):
