@@ -64,10 +64,10 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def load(port, bodies, headers):
-    """POST every body with CONCURRENCY keep-alive clients; return (seconds, latencies, statuses)."""
+def load(port, requests):
+    """POST every (body, headers) with CONCURRENCY keep-alive clients; return (seconds, latencies, statuses)."""
     latencies, statuses, lock = [], [], threading.Lock()
-    queue = list(bodies)
+    queue = list(requests)
 
     def worker():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -75,7 +75,7 @@ def load(port, bodies, headers):
             with lock:
                 if not queue:
                     break
-                body = queue.pop()
+                body, headers = queue.pop()
             start = time.perf_counter()
             conn.request("POST", "/api/v1/responses", body=body, headers=headers)
             response = conn.getresponse()
@@ -104,47 +104,53 @@ def report_load(name, seconds, latencies, statuses):
 
 
 def bench_intake(workdir):
-    print(f"\nAnswer intake: {REQUESTS} POSTs, {CONCURRENCY} clients, waitress with {THREADS} threads")
-    # Baseline: the 20-line endpoint.
+    print(f"\nAnswer intake: {REQUESTS} POSTs from {CONCURRENCY} kiosks, each of its own unit, waitress with"
+          f" {THREADS} threads")
+    # Baseline: the 20-line endpoint, given the same answers.
     base_db, base_port = workdir / "baseline.sqlite3", free_port()
     server = subprocess.Popen([sys.executable, str(Path(__file__).parent / "baseline_app.py"), str(base_db), str(base_port), str(THREADS)])
     try:
         wait_for_port(base_port)
-        bodies = [json.dumps({"id": str(uuid.uuid4()), "unit": "u", "score": 1 + i % 5}) for i in range(REQUESTS)]
-        base = report_load("baseline", *load(base_port, bodies, {"Content-Type": "application/json"}))
+        json_headers = {"Content-Type": "application/json"}
+        requests = [(json.dumps({"id": str(uuid.uuid4()), "unit": f"u{i % CONCURRENCY}", "score": 1 + i % 5}), json_headers)
+                    for i in range(REQUESTS)]
+        base = report_load("baseline", *load(base_port, requests))
     finally:
         server.terminate()
         server.wait()
     stored_base = sqlite3.connect(base_db).execute("SELECT count(*) FROM r").fetchone()[0]
 
-    # Hymy, with an enrolled kiosk token (kiosks are never rate-limited by address).
+    # Hymy: one enrolled kiosk per unit (kiosks are never rate-limited by address).
     db_path, port = workdir / "hymy-intake.sqlite3", free_port()
     env = hymy_env(db_path)
     hymy(env, "db", "upgrade")
-    code = hymy(env, "units", "add", "Bench", "--scale", "smiley5")
-    link = hymy(env, "devices", "add", code)
+    kiosks = []
+    for n in range(CONCURRENCY):
+        code = hymy(env, "units", "add", f"Bench {n}", "--scale", "smiley5")
+        kiosks.append((code, hymy(env, "devices", "add", code).split("enrol=")[1]))
     server = subprocess.Popen([str(BIN / "hymy"), "serve", "--port", str(port), "--threads", str(THREADS)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
         conn = http.client.HTTPConnection("127.0.0.1", port)
-        conn.request("POST", "/api/v1/devices/enrol", body=json.dumps({"code": link.split("enrol=")[1]}),
-                     headers={"Content-Type": "application/json"})
-        token = json.loads(conn.getresponse().read())["token"]
-        ids = [str(uuid.uuid4()) for _ in range(REQUESTS)]
+        headers = []
+        for _code, enrol_code in kiosks:
+            conn.request("POST", "/api/v1/devices/enrol", body=json.dumps({"code": enrol_code}), headers=json_headers)
+            token = json.loads(conn.getresponse().read())["token"]
+            headers.append({**json_headers, "Authorization": f"Bearer {token}"})
+        requests = [(json.dumps({"id": str(uuid.uuid4()), "unit": kiosks[i % CONCURRENCY][0], "score": 1 + i % 5}),
+                     headers[i % CONCURRENCY]) for i in range(REQUESTS)]
         # A tenth of the requests are replays, as offline kiosks send them.
-        bodies = [json.dumps({"id": i, "unit": code, "score": 1 + n % 5}) for n, i in enumerate(ids)]
-        bodies += bodies[: REQUESTS // 10]
-        random.Random(1).shuffle(bodies)
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-        seconds, latencies, statuses = load(port, bodies, headers)
+        requests += requests[: REQUESTS // 10]
+        random.Random(1).shuffle(requests)
+        seconds, latencies, statuses = load(port, requests)
         rate = report_load("hymy", seconds, latencies, statuses)
     finally:
         server.terminate()
         server.wait()
     stored = sqlite3.connect(db_path).execute("SELECT count(*) FROM response").fetchone()[0]
     print(f"  stored: baseline {stored_base}/{REQUESTS}, hymy {stored}/{REQUESTS} distinct ids"
-          f" ({len(bodies) - REQUESTS} replays answered 200)")
+          f" ({len(requests) - REQUESTS} replays answered 200)")
     print(f"  ratio hymy/baseline: {rate / base:.2f} (goal >= 0.6)")
     return {"intake_ratio": rate / base, "lost": REQUESTS - stored}
 
