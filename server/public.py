@@ -3,13 +3,19 @@
 from datetime import date
 
 from flask import Blueprint, current_app, render_template
+from flask_babel import get_locale
 
 bp = Blueprint("public", __name__)
 
 # When the accessibility statement was last reviewed; update it with the statement's text.
 STATEMENT_DATE = date(2026, 11, 29)
-SUPERVISOR_WEB = "https://www.saavutettavuusvaatimukset.fi"
-SUPERVISOR_EMAIL = "saavutettavuus@avi.fi"
+# Since 1 January 2025 Traficom supervises accessibility (it took over from Etelä-Suomen AVI);
+# its site has one address per language.
+SUPERVISOR_WEB = {
+    "fi": "www.saavutettavuusvaatimukset.fi", "sv": "www.tillganglighetskrav.fi", "en": "www.webaccessibility.fi",
+}
+SUPERVISOR_EMAIL = "saavutettavuus@traficom.fi"
+SUPERVISOR_PHONE = "029 534 5000"
 
 
 def contact(value):
@@ -27,8 +33,9 @@ def accessibility():
         controller=config["HYMY_CONTROLLER_NAME"],
         contact=contact(config["HYMY_ACCESSIBILITY_CONTACT"]),
         statement_date=STATEMENT_DATE,
-        supervisor_web=SUPERVISOR_WEB,
+        supervisor_web=SUPERVISOR_WEB[str(get_locale())],
         supervisor_email=SUPERVISOR_EMAIL,
+        supervisor_phone=SUPERVISOR_PHONE,
     )
 
 

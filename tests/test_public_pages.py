@@ -29,8 +29,14 @@ def test_the_accessibility_statement_is_honest_about_conformance_and_says_what_i
     for tested in ("axe-core", "44 by 44 pixels", "keyboard", "Screen readers announce", "reduced motion"):
         assert tested in html
     assert "Known gaps" in html
-    assert "Etelä-Suomen aluehallintovirasto" in html
+    assert "Traficom" in html and "saavutettavuus@traficom.fi" in html
     assert "Date of this statement" in html
+
+
+@pytest.mark.parametrize(("lang", "site"), [("fi", "www.saavutettavuusvaatimukset.fi"),
+                                            ("sv", "www.tillganglighetskrav.fi"), ("en", "www.webaccessibility.fi")])
+def test_the_supervisory_authority_is_linked_in_the_readers_language(client, lang, site):
+    assert f'<a href="https://{site}">{site}</a>' in client.get(f"/accessibility?lang={lang}").text
 
 
 def test_the_accessibility_statement_shows_the_configured_contact(app, client):
