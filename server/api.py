@@ -182,7 +182,7 @@ def device_heartbeat():
     device.last_sent_at = times["last_sent_at"] or device.last_sent_at
     if error:
         device.last_error = error[:300]
-    device.last_seen_at = utcnow()
+    device.mark_seen(throttle=False)
     db.session.commit()
     return jsonify({"status": "ok", "unit": device.unit.code})
 

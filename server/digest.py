@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
 
-from . import insight, reports, stats
+from . import insight, kiosk_hours, reports, stats
 from .auth import get_area_for_user, get_unit_for_user, role_required
 from .models import LANGS, Response, db
 
@@ -27,6 +27,7 @@ def build_digest(units, monday, tz_name):
     """Return the digest of the units' week as plain data (the --json shape, and more)."""
     start, end = week_window(monday, tz_name)
     explained = insight.explain(units, monday, tz_name)
+    offline = kiosk_hours.offline_hours(units, start, end, tz_name)
     entries = []
     for unit, tally in reports.tallies_by_unit(units, start, end):
         _counts, changes = explained[unit]
@@ -40,7 +41,8 @@ def build_digest(units, monday, tz_name):
             "notable": [insight.as_json(change, unit) for change in changes],
             "highlights": highlights(unit, start, end),
             "praise_logged": praise_logged(unit, start, end),
-            "notes": quality_notes(unit, tally, start, end, monday, tz_name),
+            "notes": quality_notes(unit, tally, start, end, monday, tz_name, offline.get(unit.id, [])),
+            "kiosk_offline": offline.get(unit.id, []),
         })
     return {
         "week": insight.week_name(monday),
@@ -82,8 +84,8 @@ def praise_logged(unit, start, end):
     ).scalar_one()
 
 
-def quality_notes(unit, tally, start, end, monday, tz_name):
-    """Return sentences on what weakens the week's figures: few answers, silent days, repeat presses."""
+def quality_notes(unit, tally, start, end, monday, tz_name, offline=()):
+    """Return sentences on what weakens the week's figures: few answers, silent days, offline kiosks, repeat presses."""
     notes = []
     if not tally.enough:
         notes.append(_("Fewer than 5 answers this week: no figures are shown."))
@@ -96,6 +98,11 @@ def quality_notes(unit, tally, start, end, monday, tz_name):
     if silent:
         names = ", ".join(format_date(day, "cccc d.M.yyyy") for day in silent)
         notes.append(_("Days without answers: %(days)s", days=names))
+    for kiosk in offline:
+        if kiosk["offline_hours"]:
+            notes.append(ngettext("The tablet “%(name)s” was offline for %(num)d opening hour this week.",
+                                  "The tablet “%(name)s” was offline for %(num)d opening hours this week.",
+                                  kiosk["offline_hours"], name=kiosk["device"]))
     flagged = db.session.execute(
         db.select(db.func.count()).select_from(Response)
         .where(Response.unit_id == unit.id, Response.flags != "",
