@@ -146,8 +146,8 @@ def register_cli(group):
                        "(all of them without --unit or --area).")
     def digest_command(unit_code, area, week, lang, as_json, send):
         """Print a unit's or an area's weekly digest, or e-mail the digests."""
-        if unit_code and area or not (unit_code or area or send):
-            raise click.UsageError("give either --unit CODE or --area AREA")
+        if (unit_code and area) or not (unit_code or area or send):
+            raise click.UsageError("give either --unit CODE or --area AREA (or --send alone: every digest)")
         tz_name = current_app.config["HYMY_TIMEZONE"]
         lang = lang or current_app.config["HYMY_DEFAULT_LANG"]
         try:

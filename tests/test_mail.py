@@ -49,10 +49,12 @@ def smtp(app):
         connections.append(SMTP(sink, authenticator=sink.authenticate, auth_require_tls=False))
         return connections[-1]
 
+    # The loop runs in a thread of its own from the start: Playwright's browser fixture may hold
+    # an event loop in the main thread already.
     loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(loop.create_server(connection, "127.0.0.1", 0))
     thread = threading.Thread(target=loop.run_forever)
     thread.start()
+    server = asyncio.run_coroutine_threadsafe(loop.create_server(connection, "127.0.0.1", 0), loop).result(10)
     app.config.update(HYMY_SMTP_HOST="127.0.0.1", HYMY_SMTP_PORT=server.sockets[0].getsockname()[1],
                       HYMY_SMTP_SECURITY="none", HYMY_SMTP_USER="hymy", HYMY_SMTP_PASSWORD="s3cret",
                       HYMY_MAIL_FROM="Hymy <hymy@palaute.example.fi>")
