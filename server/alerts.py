@@ -8,13 +8,13 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import click
-from flask import current_app
+from flask import current_app, render_template
 from flask.cli import AppGroup
 from flask_babel import force_locale, format_datetime, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func
 
-from . import stats
+from . import mail, stats
 from .insight_models import Alert, AlertRule
 from .models import Device, Response, Unit, db, utcnow
 
@@ -230,19 +230,41 @@ def alert_text(alert):
 
 
 def deliver(alerts):
-    """POST each alert to HYMY_ALERT_WEBHOOK_URL, if set, in the background; return the threads."""
+    """Send each alert to HYMY_ALERT_WEBHOOK_URL and by e-mail to the unit's managers, where set up, in the
+    background; return the threads."""
     url = current_app.config.get("HYMY_ALERT_WEBHOOK_URL")
-    if not url:
-        return []
     threads = []
-    for alert in alerts:
+    for alert in alerts if url else ():
         payload = {"unit": alert.unit.code, "kind": alert.rule.kind,
                    "fired_at": alert.fired_at.astimezone(UTC).isoformat(), "text": alert_text(alert)}
-        # A slow or dead webhook must never hold up an answer or a page.
-        thread = threading.Thread(target=post_webhook, args=(url, payload), name="hymy-alert-webhook")
-        thread.start()
-        threads.append(thread)
+        threads.append(_in_background(post_webhook, url, payload))
+    messages = alert_mails(alerts) if alerts and mail.configured() else []
+    if messages:
+        threads.append(_in_background(mail.send_logged, mail.smtp_settings(), messages))
     return threads
+
+
+def _in_background(function, *args):
+    # A slow or dead webhook or mail server must never hold up an answer or a page.
+    thread = threading.Thread(target=function, args=args, name="hymy-alert-delivery")
+    thread.start()
+    return thread
+
+
+def alert_mails(alerts):
+    """Return an e-mail per alert and manager of its unit, in the deployment's language."""
+    lang = current_app.config["HYMY_DEFAULT_LANG"]
+    base = current_app.config["HYMY_BASE_URL"]
+    messages = []
+    for alert in alerts:
+        text = alert_text(alert)
+        link = f"{base}/manage/units/{alert.unit.code}"
+        with force_locale(lang):
+            subject = _("Hymy alert: %(unit)s", unit=alert.unit.name)
+            body = "\n\n".join([text, _("See and acknowledge the alert: %(link)s", link=link)])
+            html = render_template("insight/alert_mail.html", text=text, link=link, subject=subject, lang=lang)
+        messages += [mail.compose(person.email, subject, body, html, lang) for person in mail.unit_managers(alert.unit)]
+    return messages
 
 
 def post_webhook(url, payload):

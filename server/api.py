@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import answers
 from .errors import ApiError
-from .models import Device, Unit, db, hash_secret, utcnow
+from .models import Device, Unit, db, hash_secret, record_contact, utcnow
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -170,11 +170,11 @@ def post_response():
     return response
 
 
-def _mark_seen(kiosk, now=None):
-    """Record the kiosk's contact, at most once per Device.SEEN_GRANULARITY (most answers write nothing here)."""
-    now = now or utcnow()
-    if kiosk.last_seen_at is None or now - kiosk.last_seen_at >= Device.SEEN_GRANULARITY:
-        db.session.execute(MARK_SEEN, {"device_id": kiosk.id, "last_seen_at": now})
+def _mark_seen(kiosk):
+    """Record the kiosk's contact; most answers write nothing here (see models.record_contact)."""
+    seen = record_contact(kiosk.id, kiosk.last_seen_at, utcnow())
+    if seen is not None:
+        db.session.execute(MARK_SEEN, {"device_id": kiosk.id, "last_seen_at": seen})
 
 
 @bp.post("/devices/enrol")
@@ -228,7 +228,7 @@ def device_heartbeat():
     device.last_sent_at = times["last_sent_at"] or device.last_sent_at
     if error:
         device.last_error = error[:300]
-    device.last_seen_at = utcnow()
+    device.mark_seen(throttle=False)
     db.session.commit()
     return jsonify({"status": "ok", "unit": device.unit.code})
 

@@ -2,6 +2,7 @@
 
 import os
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -109,6 +110,35 @@ def from_environment(instance_path, environ=os.environ):
         "HYMY_CONTROLLER_NAME": env_str("HYMY_CONTROLLER_NAME", "", environ),
         "HYMY_PRIVACY_CONTACT": env_str("HYMY_PRIVACY_CONTACT", "", environ),
         "HYMY_ALERT_WEBHOOK_URL": env_str("HYMY_ALERT_WEBHOOK_URL", "", environ),
+        **smtp_settings(environ),
+    }
+
+
+SMTP_SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+def smtp_settings(environ=os.environ):
+    """Read the optional SMTP server for e-mail; without HYMY_SMTP_HOST, Hymy sends no e-mail."""
+    host = env_str("HYMY_SMTP_HOST", "", environ)
+    security = env_str("HYMY_SMTP_SECURITY", "starttls", environ).strip().lower()
+    if security not in SMTP_SECURITY_PORTS:
+        raise ConfigError(f"HYMY_SMTP_SECURITY must be starttls, tls or none; got {security!r}")
+    user = env_str("HYMY_SMTP_USER", "", environ)
+    password = env_str("HYMY_SMTP_PASSWORD", "", environ)
+    if bool(user) != bool(password):
+        raise ConfigError("set both HYMY_SMTP_USER and HYMY_SMTP_PASSWORD, or neither")
+    sender = env_str("HYMY_MAIL_FROM", "", environ)
+    if sender and "@" not in parseaddr(sender)[1]:
+        raise ConfigError(f"HYMY_MAIL_FROM must be an e-mail address such as Hymy <hymy@example.fi>; got {sender!r}")
+    if host and not sender:
+        raise ConfigError("HYMY_SMTP_HOST is set: set HYMY_MAIL_FROM too, the address e-mail is sent from")
+    return {
+        "HYMY_SMTP_HOST": host,
+        "HYMY_SMTP_PORT": env_int("HYMY_SMTP_PORT", SMTP_SECURITY_PORTS[security], 1, 65535, environ),
+        "HYMY_SMTP_SECURITY": security,
+        "HYMY_SMTP_USER": user,
+        "HYMY_SMTP_PASSWORD": password,
+        "HYMY_MAIL_FROM": sender,
     }
 
 

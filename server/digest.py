@@ -9,9 +9,9 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
 
-from . import insight, reports, stats
+from . import insight, kiosk_hours, mail, reports, stats
 from .auth import get_area_for_user, get_unit_for_user, role_required
-from .models import LANGS, Response, db
+from .models import LANGS, Area, Response, db
 
 bp = Blueprint("insight", __name__, url_prefix="/manage")
 
@@ -27,6 +27,7 @@ def build_digest(units, monday, tz_name):
     """Return the digest of the units' week as plain data (the --json shape, and more)."""
     start, end = week_window(monday, tz_name)
     explained = insight.explain(units, monday, tz_name)
+    offline = kiosk_hours.offline_hours(units, start, end, tz_name)
     entries = []
     for unit, tally in reports.tallies_by_unit(units, start, end):
         _counts, changes = explained[unit]
@@ -40,7 +41,8 @@ def build_digest(units, monday, tz_name):
             "notable": [insight.as_json(change, unit) for change in changes],
             "highlights": highlights(unit, start, end),
             "praise_logged": praise_logged(unit, start, end),
-            "notes": quality_notes(unit, tally, start, end, monday, tz_name),
+            "notes": quality_notes(unit, tally, start, end, monday, tz_name, offline.get(unit.id, [])),
+            "kiosk_offline": offline.get(unit.id, []),
         })
     return {
         "week": insight.week_name(monday),
@@ -82,8 +84,8 @@ def praise_logged(unit, start, end):
     ).scalar_one()
 
 
-def quality_notes(unit, tally, start, end, monday, tz_name):
-    """Return sentences on what weakens the week's figures: few answers, silent days, repeat presses."""
+def quality_notes(unit, tally, start, end, monday, tz_name, offline=()):
+    """Return sentences on what weakens the week's figures: few answers, silent days, offline kiosks, repeat presses."""
     notes = []
     if not tally.enough:
         notes.append(_("Fewer than 5 answers this week: no figures are shown."))
@@ -96,6 +98,11 @@ def quality_notes(unit, tally, start, end, monday, tz_name):
     if silent:
         names = ", ".join(format_date(day, "cccc d.M.yyyy") for day in silent)
         notes.append(_("Days without answers: %(days)s", days=names))
+    for kiosk in offline:
+        if kiosk["offline_hours"]:
+            notes.append(ngettext("The tablet “%(name)s” was offline for %(num)d opening hour this week.",
+                                  "The tablet “%(name)s” was offline for %(num)d opening hours this week.",
+                                  kiosk["offline_hours"], name=kiosk["device"]))
     flagged = db.session.execute(
         db.select(db.func.count()).select_from(Response)
         .where(Response.unit_id == unit.id, Response.flags != "",
@@ -134,19 +141,80 @@ def register_cli(group):
     @click.option("--week", help="An ISO week such as 2026-W40; default: the last complete week.")
     @click.option("--lang", type=click.Choice(LANGS), help="The language of the sentences.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def digest_command(unit_code, area, week, lang, as_json):
-        """Print a unit's or an area's weekly digest."""
-        if bool(unit_code) == bool(area):
-            raise click.UsageError("give either --unit CODE or --area AREA")
+    @click.option("--send", is_flag=True,
+                  help="E-mail the digests instead: units' to their managers, areas' to their directors "
+                       "(all of them without --unit or --area).")
+    def digest_command(unit_code, area, week, lang, as_json, send):
+        """Print a unit's or an area's weekly digest, or e-mail the digests."""
+        if (unit_code and area) or not (unit_code or area or send):
+            raise click.UsageError("give either --unit CODE or --area AREA (or --send alone: every digest)")
         tz_name = current_app.config["HYMY_TIMEZONE"]
+        lang = lang or current_app.config["HYMY_DEFAULT_LANG"]
         try:
             monday = resolve_week(week, tz_name)
-            units = reports.select_units(unit_code, area)
-        except (ValueError, reports.SelectionError) as exc:
+            if send:
+                sent, refused = send_digests(monday, tz_name, lang, unit_code, area)
+            else:
+                units = reports.select_units(unit_code, area)
+        except (ValueError, reports.SelectionError, mail.MailError) as exc:
             raise click.ClickException(str(exc)) from None
-        with force_locale(lang or current_app.config["HYMY_DEFAULT_LANG"]):
+        if send:
+            for message in sent:
+                click.echo(f"{message['To']}\t{message['Subject']}")
+            if refused:
+                raise click.ClickException(f"the mail server refused {len(refused)} of {len(sent)} e-mails: "
+                                           + ", ".join(refused))
+            click.echo(len(sent))
+            return
+        with force_locale(lang):
             data = build_digest(units, monday, tz_name)
             click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else digest_text(data))
+
+
+def send_digests(monday, tz_name, lang, unit_code=None, area=None):
+    """E-mail the week's digests, each unit's to its managers and each area's to its directors; return
+    (the messages, the addresses refused).
+
+    With a unit code, only that unit's digest goes; with an area, only the area's; with neither, all.
+    """
+    settings = mail.smtp_settings()
+    base = current_app.config["HYMY_BASE_URL"]
+    week = insight.week_name(monday)
+    messages = []
+    with force_locale(lang):
+        if not area:
+            for unit in reports.select_units(unit_code):
+                people = mail.unit_managers(unit)
+                if people:
+                    messages += _digest_mails([unit], unit.name, f"{base}/manage/units/{unit.code}/digest?week={week}",
+                                              people, monday, tz_name, lang)
+        if not unit_code:
+            for found in _areas(area):
+                units, people = reports.select_units(area=found.code), mail.area_directors(found)
+                if units and people:
+                    messages += _digest_mails(units, found.name, f"{base}/manage/areas/{found.code}/digest?week={week}",
+                                              people, monday, tz_name, lang)
+    return messages, (mail.send(settings, messages) if messages else [])
+
+
+def _areas(name_or_code):
+    query = db.select(Area).order_by(Area.id)
+    if name_or_code:
+        query = query.where((Area.code == name_or_code) | (Area.name == name_or_code))
+    found = list(db.session.execute(query).scalars())
+    if name_or_code and not found:
+        raise reports.SelectionError(f"no area named {name_or_code!r}")
+    return found
+
+
+def _digest_mails(units, title, link, people, monday, tz_name, lang):
+    """Return one message per person: the digest as text and as HTML, with a link to the printable page."""
+    data = build_digest(units, monday, tz_name)
+    subject = _("Weekly digest %(week)s: %(name)s", week=data["week"], name=title)
+    text = "\n\n".join([digest_text(data), _("The printable digest: %(link)s", link=link)])
+    html = render_template("insight/digest_mail.html", data=data, title=title, link=link, monday=monday,
+                           sunday=monday + timedelta(days=6), lang=lang)
+    return [mail.compose(person.email, subject, text, html, lang) for person in people]
 
 
 def digest_text(data):

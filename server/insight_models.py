@@ -74,6 +74,4 @@ class Alert(db.Model):
     @property
     def device_label(self):
         """Name the silent tablet as the unit page's tablet list does."""
-        if self.device is None:
-            return _("A tablet")
-        return self.device.name or _("Tablet %(n)s", n=self.device.unit.devices.index(self.device) + 1)
+        return _("A tablet") if self.device is None else self.device.label

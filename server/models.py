@@ -4,10 +4,11 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Table, TypeDecorator, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -26,6 +27,11 @@ CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 
 def utcnow():
     return datetime.now(UTC)
+
+
+def hour_start(moment):
+    """Return the start of the UTC hour the moment lies in."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def new_code(length=10):
@@ -163,11 +169,16 @@ class Device(db.Model):
 
     SEEN_GRANULARITY = timedelta(seconds=30)
 
-    def mark_seen(self, now=None):
-        """Record contact; within half a minute of the last record, skip the write."""
-        now = now or utcnow()
-        if self.last_seen_at is None or now - self.last_seen_at >= self.SEEN_GRANULARITY:
-            self.last_seen_at = now
+    def mark_seen(self, now=None, throttle=True):
+        """Record contact: last_seen_at (skipped within half a minute) and, once an hour, a DeviceContact row."""
+        seen = record_contact(self.id, self.last_seen_at, now or utcnow(), throttle)
+        if seen is not None:
+            self.last_seen_at = seen
+
+    @property
+    def label(self):
+        """Name the tablet as the unit page's tablet list does."""
+        return self.name or gettext("Tablet %(n)s", n=self.unit.devices.index(self) + 1)
 
     def warnings(self, silent_after, queue_after, now=None):
         """Say what a manager should look at: a silent kiosk, or answers waiting too long on it."""
@@ -190,6 +201,39 @@ class Device(db.Model):
         if self.enrol_expires_at and self.enrol_expires_at > utcnow():
             return "pending"
         return "expired"
+
+
+def record_contact(device_id, last_seen_at, now, throttle=True):
+    """Record a device's contact at now; return the last_seen_at to store, None when it may stay as it is.
+
+    last_seen_at in another hour means this hour has no contact row yet: one insert per device
+    and hour, made idempotent for the servers or threads that race to it.
+    """
+    hour = hour_start(now)
+    new_hour = last_seen_at is None or hour_start(last_seen_at) != hour
+    if new_hour:
+        DeviceContact.record(device_id, hour)
+    if not throttle or new_hour or now - last_seen_at >= Device.SEEN_GRANULARITY:
+        return now
+    return None
+
+
+class DeviceContact(db.Model):
+    """An hour (UTC) in which an enrolled kiosk was heard from: its offline opening hours are the others."""
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+
+    # Retention deletes by hour, and the history's first hour is looked up.
+    __table_args__ = (Index("ix_device_contact_hour", "hour"),)
+
+    INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+    @classmethod
+    def record(cls, device_id, hour):
+        """Insert the device's contact hour unless it is there already."""
+        insert = cls.INSERTS[db.session.get_bind().dialect.name]
+        db.session.execute(insert(cls).values(device_id=device_id, hour=hour).on_conflict_do_nothing())
 
 
 class Response(db.Model):

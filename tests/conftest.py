@@ -46,6 +46,8 @@ def _config(db_url):
         "WTF_CSRF_ENABLED": False,
         # Tests post many phone answers from one client; the repeat filter has tests of its own.
         "HYMY_PHONE_REPEAT_HOURS": 0,
+        # No e-mail from a developer's environment: tests/test_mail.py brings its own SMTP server.
+        "HYMY_SMTP_HOST": "",
     }
 
 
