@@ -138,16 +138,18 @@ def users_add(email, role, scope, name):
 @click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
 def import_command(path):
-    """Import an interchange CSV; print how many rows were stored."""
+    """Import an interchange CSV; print how many rows were skipped as stored already, then how many were stored."""
     # newline="" keeps line breaks inside quoted comments exactly as written (RFC 4180).
     with open(path, encoding="utf-8-sig", newline="") as file:
         try:
-            stored = interchange.import_csv(with_progress(file, os.path.getsize(path), "Importing", len))
+            imported = interchange.import_csv(with_progress(file, os.path.getsize(path), "Importing", len))
         except interchange.ImportError_ as exc:
             fail(f"{path}: {exc}; nothing was stored")
         except UnicodeDecodeError:
             fail(f"{path}: the file is not UTF-8 text; nothing was stored")
-    click.echo(stored)
+    if imported.duplicates:
+        click.echo(f"{imported.duplicates} rows were stored already and were skipped")
+    click.echo(imported.stored)
 
 
 @main.command("export")
@@ -171,7 +173,7 @@ def export(kind, unit_code, area, first, last, bucket, fmt, output):
     if fmt == "xlsx" and not output:
         fail("--format xlsx needs -o FILE")
     header, rows = interchange.export_table(kind, selected, bucket, first_day, last_day, tz)
-    if kind == "responses" and output:
+    if kind == "responses" and output and sys.stderr.isatty():  # the count costs a pass over the answers
         rows = with_progress(rows, reports.count_answers(selected, first_day, last_day, tz), "Exporting")
     interchange.write_file(header, rows, output or sys.stdout, fmt)
 

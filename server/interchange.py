@@ -3,13 +3,17 @@
 import csv
 import io
 import re
-from datetime import UTC
+from contextlib import contextmanager
+from datetime import datetime
 from itertools import islice
+from operator import itemgetter
+from typing import NamedTuple
 
 from flask import Response as HttpResponse
 from flask import stream_with_context
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from sqlalchemy import DateTime, type_coerce
 
 from . import answers, reports, stats
 from .errors import ApiError
@@ -27,6 +31,9 @@ FLAGS = re.compile(r"^[a-z_ ]{0,64}$")
 
 
 FORMULA_STARTS = frozenset("=+-@'")
+# Columns whose cells Hymy wrote itself or checked against a fixed vocabulary (ids, times, numbers,
+# channels, scales, languages, flags, kinds): none can start like a formula, so exports skip them.
+OWN_COLUMNS = frozenset({"id", "channel", "score", "scale", "lang", "answered_at", "flags", "kind"})
 
 
 def neutralise(value):
@@ -61,31 +68,27 @@ def parse_segment(text):
     return segment
 
 
-def format_time(moment):
-    """Write a moment as ISO 8601 in UTC with a Z."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 # The stored columns an interchange row is made of, read as plain tuples (no ORM objects: speed).
+# The time is read as the naive UTC it is stored as: one isoformat() per row, no zone arithmetic.
 ROW_COLUMNS = (
     Response.id, Response.unit_id, Response.channel, Response.score, Response.scale, Response.reason,
-    Response.comment, Response.segment, Response.lang, Response.answered_at, Response.flags, Response.kind,
+    Response.comment, Response.segment, Response.lang, type_coerce(Response.answered_at, DateTime()),
+    Response.flags, Response.kind,
 )
 
 
-def response_rows(query):
+def response_rows(query, chunk_size=5000):
     """Yield interchange rows for a select of Response, streaming from the database."""
     codes = dict(db.session.execute(db.select(Unit.id, Unit.code)).all())
     query = query.with_only_columns(*ROW_COLUMNS).order_by(Response.answered_at, Response.id)
     # A Core result on the session's connection: plain tuples, fetched in batches, no ORM rows.
     # Options on the statement, not the connection: they must not outlive this export.
-    result = db.session.connection().execute(query.execution_options(stream_results=True, yield_per=5000))
-    for id_, unit_id, channel, score, scale, reason, comment, segment, lang, at, flags, kind in result:
-        yield [
-            id_, codes[unit_id], channel, "" if score is None else score, scale, reason or "", comment or "",
-            format_segment(segment) if segment else "", lang or "", format_time(at), flags, kind or "",
+    result = db.session.connection().execute(query.execution_options(stream_results=True, yield_per=chunk_size))
+    for chunk in result.partitions():
+        yield from [
+            (id_, codes[unit_id], channel, "" if score is None else score, scale, reason or "", comment or "",
+             format_segment(segment) if segment else "", lang or "", at.isoformat() + "Z", flags, kind or "")
+            for id_, unit_id, channel, score, scale, reason, comment, segment, lang, at, flags, kind in chunk
         ]
 
 
@@ -102,25 +105,28 @@ def tally_rows(table):
     return ([row[c] for c in stats.TALLY_COLUMNS] for row in table)
 
 
-def csv_lines(header, rows, rows_per_chunk=1000):
+def csv_lines(header, rows, rows_per_chunk=2000):
     """Yield RFC 4180 CSV text in chunks of rows, with formula cells neutralised."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
-    pending = 0
-    for row in rows:
-        # neutralise(), inlined: this runs once per cell of a million-row export.
-        writer.writerow([
-            "'" + cell if cell.__class__ is str and cell[:1] in FORMULA_STARTS and DANGEROUS.match(cell) else cell
-            for cell in row
-        ])
-        pending += 1
-        if pending == rows_per_chunk:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            pending = 0
-    yield buffer.getvalue()
+    checked = [i for i, name in enumerate(header) if name not in OWN_COLUMNS]
+    rows = iter(rows)
+    while chunk := list(islice(rows, rows_per_chunk)):
+        for n, row in enumerate(chunk):
+            # neutralise(), inlined and only on the columns that may hold text from outside:
+            # this runs for every row of a million-row export.
+            for i in checked:
+                cell = row[i]
+                if cell.__class__ is str and cell[:1] in FORMULA_STARTS and DANGEROUS.match(cell):
+                    row = chunk[n] = list(row)
+                    row[i] = "'" + cell
+        writer.writerows(chunk)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():  # no rows: the header alone
+        yield buffer.getvalue()
 
 
 def _xlsx_cell(value):
@@ -175,127 +181,222 @@ class ImportError_(ValueError):
     """A row of an imported CSV is invalid; the message names the line and field."""
 
 
-def import_csv(stream, batch_size=2000):
-    """Store every new row of an interchange CSV in one transaction; return how many were stored.
+class Imported(NamedTuple):
+    """What an import did: rows stored, and rows skipped because they were stored already."""
+
+    stored: int
+    duplicates: int
+
+
+# The columns an import writes, in the order of its records; the device and user stay empty.
+IMPORT_COLUMNS = ("id", "unit_id", "channel", "score", "scale", "reason", "comment", "segment", "lang",
+                  "answered_at", "kind", "flags", "received_at")
+# What makes two rows "the same answer": the record's fields but the id, flags and received_at.
+SAME_FIELDS = IMPORT_COLUMNS[1:11]
+SAME = slice(1, 11)
+IMPORT_CACHE_KIB = -65536  # SQLite's unit: a negative number of KiB, here 64 MiB
+SCORES = {name: range(scale.low, scale.high + 1) for name, scale in stats.SCALES.items()}
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def import_csv(stream, batch_size=5000):
+    """Store every new row of an interchange CSV in one transaction; return what was stored and skipped.
 
     Rows are checked and written in batches. A row whose id is already stored (or appeared
-    earlier in the file) with the same content is skipped; any bad row rolls the whole
-    import back, so the database is left untouched. Open files with newline="".
+    earlier in the file) with the same content is skipped as a duplicate; a known id with other
+    content, or any bad row, rolls the whole import back, so the database is left untouched.
+    Open files with newline="".
     """
-    reader = csv.DictReader(stream)
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    reader = csv.reader(stream)
+    try:
+        header = next(reader, [])
+    except csv.Error as exc:
+        raise ImportError_(f"line 1: {exc}") from None
+    missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise ImportError_(f"line 1: the header lacks the column {missing[0]!r}")
-    units = {u.code: u for u in db.session.execute(db.select(Unit)).scalars()}
-    records = _records(reader, units)
-    stored = 0
+    units = {code: (id_, scale) for code, id_, scale in db.session.execute(db.select(Unit.code, Unit.id, Unit.scale))}
+    records = _records(reader, header, units)
+    connection = db.session.connection()
+    store = _batch_writer(connection)
+    imported = Imported(0, 0)
     try:
-        while batch := list(islice(records, batch_size)):
-            stored += _store_batch(batch)
+        with _large_cache(connection):
+            while batch := list(islice(records, batch_size)):
+                stored, duplicates = store(batch)
+                imported = Imported(imported.stored + stored, imported.duplicates + duplicates)
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
-    return stored
+    return imported
 
 
-def _records(reader, units):
+@contextmanager
+def _large_cache(connection):
+    """Give SQLite a page cache the size of a large import's indexes while it runs.
+
+    With the default 2 MB, every batch evicts index pages the next one needs again and spills
+    uncommitted pages to the log: the insert costs several times more.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    default = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size={IMPORT_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size={int(default)}")
+
+
+def _records(reader, header, units):
     """Yield (line number, record) for each row; raise ImportError_ naming the first bad one."""
+    width = len(header)
+    positions = {name: i for i, name in enumerate(header)}
+    # Optional columns the file lacks read the empty cell appended after the row's own.
+    pick = itemgetter(*(positions.get(name, width) for name in RESPONSE_HEADER))
     line_no = 2
     while True:
         try:
-            raw = next(reader)
+            row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
             raise ImportError_(f"line {line_no}: {exc}") from None
-        row = {k: unneutralise(v) if v and v[0] == "'" else (v or "") for k, v in raw.items() if k}
-        try:
-            record = _import_record(row, units)
-        except ApiError as exc:
-            raise ImportError_(f"line {line_no}: {exc.message} (field {exc.field})") from None
-        yield line_no, record
+        if row:
+            if len(row) != width:
+                row = (row + [""] * width)[:width]
+            row.append("")
+            cells = pick(row)
+            joined = "\x1f".join(cells)
+            if "'" in joined:
+                cells = [unneutralise(cell) if cell[:1] == "'" else cell for cell in cells]
+            try:
+                yield line_no, _import_record(cells, units, "\x00" in joined)
+            except ApiError as exc:
+                raise ImportError_(f"line {line_no}: {exc.message} (field {exc.field})") from None
         line_no = reader.line_num + 1
 
 
-def _store_batch(batch):
-    """Insert the batch's new rows (without committing); return how many there were."""
-    fresh = {}
-    for line_no, rec in batch:
-        earlier = fresh.get(rec["id"])
-        if earlier is not None and not _same_record(earlier, rec):
-            raise ImportError_(f"line {line_no}: the id {rec['id']} appears earlier in the file with other content (field id)")
-        fresh.setdefault(rec["id"], rec)
-    existing = db.session.execute(db.select(Response).where(Response.id.in_(list(fresh)))).scalars()
-    for stored in existing:
-        rec = fresh.pop(stored.id)
-        if not _same_record(_stored_record(stored), rec):
-            line_no = next(n for n, r in batch if r["id"] == stored.id)
-            raise ImportError_(f"line {line_no}: the id {stored.id} is already stored with other content (field id)")
-    if fresh:
-        # A Core executemany: the ORM's bulk path splits batches and costs several times more.
-        db.session.execute(answers.RESPONSE_INSERT, list(fresh.values()))
-    return len(fresh)
+def _batch_writer(connection):
+    """Return a function that inserts a batch's new rows (without committing) and returns (stored, duplicates).
+
+    One raw executemany per batch that skips ids already stored (SQLAlchemy's per-row parameter
+    handling would cost more than the database's work); only when some were skipped are those
+    rows read back, to tell duplicates from conflicts.
+    """
+    dialect = connection.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    values = f"({', '.join(IMPORT_COLUMNS)}) VALUES ({', '.join([mark] * len(IMPORT_COLUMNS))})"
+    if dialect.name == "sqlite":
+        sql = f"INSERT OR IGNORE INTO response {values}"
+        # SQLAlchemy's own format for a UTC column on SQLite (zero-padded, always microseconds),
+        # written by the C isoformat instead of a Python format string: a test holds them equal.
+        time_to_db = lambda moment: moment.isoformat(" ", "microseconds")  # noqa: E731
+    else:
+        sql = f"INSERT INTO response {values} ON CONFLICT (id) DO NOTHING"
+        time_to_db = lambda moment: moment  # noqa: E731
+    segment_type = Response.__table__.c.segment.type
+    segment_to_db = segment_type.dialect_impl(dialect).bind_processor(dialect)
+    received_at = time_to_db(utcnow().replace(tzinfo=None))
+
+    def store(batch):
+        fresh = {}
+        duplicates = 0
+        for line_no, rec in batch:
+            earlier = fresh.setdefault(rec[0], (line_no, rec))
+            if earlier[1] is rec:
+                continue
+            if earlier[1][SAME] != rec[SAME]:
+                raise ImportError_(
+                    f"line {line_no}: the id {rec[0]} appears earlier in the file with other content (field id)")
+            duplicates += 1
+        rows = [
+            (*rec[:7], None if rec[7] is None else segment_to_db(rec[7]), rec[8], time_to_db(rec[9]), rec[10],
+             rec[11], received_at)
+            for _, rec in fresh.values()
+        ]
+        stored = connection.exec_driver_sql(sql, rows).rowcount
+        if stored != len(rows):
+            _check_skipped(connection, fresh)
+        return stored, duplicates + len(rows) - stored
+
+    return store
 
 
-def _import_record(row, units):
-    answer_id = answers.parse_uuid(row["id"])
-    unit = units.get(row["unit"])
+def _check_skipped(connection, fresh):
+    """Raise ImportError_ for a batch row whose id is stored with other content."""
+    found = connection.execute(
+        db.select(Response.id, *(Response.__table__.c[f] for f in SAME_FIELDS)).where(Response.id.in_(list(fresh)))
+    ).all()
+    if len(found) != len(fresh):  # a row skipped for something other than its id: a bug, not a duplicate
+        raise RuntimeError("an import batch was not stored whole")
+    for id_, *stored in found:
+        line_no, rec = fresh[id_]
+        stored[6] = stored[6] or None  # an empty segment is no segment
+        stored[8] = stored[8].replace(tzinfo=None)
+        if tuple(stored) != rec[SAME]:
+            raise ImportError_(f"line {line_no}: the id {id_} is already stored with other content (field id)")
+
+
+def _import_record(cells, units, has_nul):
+    """Check one row's cells and return its record: IMPORT_COLUMNS but received_at, times in naive UTC."""
+    id_, code, channel, score_text, scale, reason, comment, segment_text, lang, answered_at, flags, kind = cells
+    answer_id = id_ if CANONICAL_UUID.fullmatch(id_) else answers.parse_uuid(id_)
+    unit = units.get(code)
     if unit is None:
-        raise ApiError(404, f"no unit with code {row['unit']!r}", "unit")
-    if row["channel"] not in CHANNELS:
+        raise ApiError(404, f"no unit with code {code!r}", "unit")
+    unit_id, unit_scale = unit
+    if channel not in CHANNELS:
         raise ApiError(422, f"channel must be one of {', '.join(CHANNELS)}", "channel")
-    scale = answers.validate_scale(row["scale"] or unit.scale)
+    scale = answers.validate_scale(scale or unit_scale)
     score = None
-    if row["score"] != "":
+    if score_text != "":
         try:
-            score = int(row["score"])
+            score = int(score_text)
         except ValueError:
-            raise ApiError(422, f"score must be a whole number; got {row['score']!r}", "score") from None
-        if not stats.SCALES[scale].low <= score <= stats.SCALES[scale].high:
+            raise ApiError(422, f"score must be a whole number; got {score_text!r}", "score") from None
+        if score not in SCORES[scale]:
             raise ApiError(422, f"score {score} is outside the scale {scale}", "score")
-    reason = row["reason"] or None
+    reason = reason or None
     if reason is not None and not KEY.match(reason):
         raise ApiError(422, f"reason {reason!r} is not a reason key", "reason")
-    if any("\x00" in value for value in row.values()):
-        field = next(key for key, value in row.items() if "\x00" in value)
+    if has_nul:
+        field = RESPONSE_HEADER[next(i for i, cell in enumerate(cells) if "\x00" in cell)]
         raise ApiError(422, f"{field} contains a NUL character", field)
-    comment = row["comment"] or None
+    comment = comment or None
     if comment and len(comment) > answers.MAX_COMMENT:
         raise ApiError(422, f"comment is longer than {answers.MAX_COMMENT} characters", "comment")
     if score is None and comment is None:
         raise ApiError(422, "a row needs a score, a comment or both", "score")
-    lang = row["lang"] or None
+    lang = lang or None
     if lang is not None and lang not in LANGS:
         raise ApiError(422, "lang must be fi, sv or en", "lang")
-    try:
-        segment = answers.validate_segment(parse_segment(row["segment"]))
-    except ValueError as exc:
-        raise ApiError(422, str(exc), "segment") from None
-    answered_at = answers.parse_time(row["answered_at"], check_range=False)
-    flags = row.get("flags", "")
+    segment = None
+    if segment_text:
+        try:
+            segment = answers.validate_segment(parse_segment(segment_text))
+        except ValueError as exc:
+            raise ApiError(422, str(exc), "segment") from None
+    answered_at = _naive_utc(answered_at)
     if not FLAGS.match(flags):
         raise ApiError(422, "flags must be words such as repeat", "flags")
-    kind = row.get("kind", "") or None
+    kind = kind or None
     if kind is not None and kind not in KINDS:
         raise ApiError(422, f"kind must be one of {', '.join(KINDS)}", "kind")
-    return {
-        "id": answer_id, "unit_id": unit.id, "channel": row["channel"], "score": score,
-        "scale": scale, "reason": reason,
-        # Imported comments go through the same scrubbing as every other way in.
-        "comment": redact(comment) if comment else None,
-        "segment": segment, "lang": lang, "answered_at": answered_at, "received_at": utcnow(),
-        "flags": flags, "kind": kind, "device_id": None, "user_id": None,
-    }
+    # Imported comments go through the same scrubbing as every other way in.
+    return (answer_id, unit_id, channel, score, scale, reason, redact(comment) if comment else None, segment, lang,
+            answered_at, kind, flags)
 
 
-# What makes two rows "the same answer"; flags and received_at are the server's own.
-SAME_FIELDS = ("unit_id", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at", "kind")
-
-
-def _stored_record(stored):
-    return {field: getattr(stored, field) for field in SAME_FIELDS} | {"segment": stored.segment or None}
-
-
-def _same_record(a, b):
-    return all(a[field] == b[field] for field in SAME_FIELDS)
+def _naive_utc(text):
+    """Parse an answered_at cell to naive UTC; the usual "...Z" without parse_time()'s zone arithmetic."""
+    if text[-1:] == "Z":
+        try:
+            moment = datetime.fromisoformat(text[:-1])
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is None:
+            return moment
+    return answers.parse_time(text, check_range=False).replace(tzinfo=None)

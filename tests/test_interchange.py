@@ -6,6 +6,8 @@ import shutil
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from server import cli, create_app, interchange
@@ -247,7 +249,7 @@ def test_importing_the_same_file_twice_stores_nothing_the_second_time(runner, ma
     assert hymy(runner, "import", path).output.strip().splitlines()[-1] == "2"
     second = hymy(runner, "import", path)
     assert second.exit_code == 0
-    assert second.output.strip().splitlines()[-1] == "0"
+    assert second.output.strip().splitlines() == ["2 rows were stored already and were skipped", "0"]
     assert count_responses() == 2
 
 
@@ -269,6 +271,55 @@ def test_a_repeated_id_within_one_file_is_stored_once(runner, make_unit, tmp_pat
     twice = row(unit)
     result = hymy(runner, "import", write_csv(tmp_path / "in.csv", [twice, twice]))
     assert result.output.strip().splitlines()[-1] == "1"
+
+
+def test_a_repeated_id_in_a_later_batch_is_a_duplicate_when_equal_and_refused_when_not(app, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    twice = row(unit)
+    path = write_csv(tmp_path / "in.csv", [twice, row(unit), row(unit), twice])
+    with path.open(encoding="utf-8", newline="") as file:
+        assert interchange.import_csv(file, batch_size=2) == (3, 1)
+    changed = write_csv(tmp_path / "changed.csv", [row(unit), row(unit), row(unit, id=twice[0], score="1")])
+    with changed.open(encoding="utf-8", newline="") as file, pytest.raises(interchange.ImportError_, match="line 4"):
+        interchange.import_csv(file, batch_size=2)
+    assert count_responses() == 3
+
+
+def test_imported_answers_fall_on_the_same_local_days_as_any_other(runner, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    # Midnight in Helsinki exactly, with and without a fraction of a second, and one just before.
+    midnight, later, before = row(unit), row(unit), row(unit)
+    midnight[9], later[9], before[9] = "2026-01-14T22:00:00Z", "2026-01-14T22:00:00.5Z", "2026-01-14T21:59:59.999999Z"
+    hymy(runner, "import", write_csv(tmp_path / "in.csv", [midnight, later, before]))
+    on_the_15th = hymy(runner, "export", "responses", "--from", "2026-01-15", "--to", "2026-01-15")
+    assert [r["id"] for r in csv.DictReader(io.StringIO(on_the_15th.output))] == [midnight[0], later[0]]
+    assert [r["answered_at"] for r in csv.DictReader(io.StringIO(on_the_15th.output))] == [
+        "2026-01-14T22:00:00Z", "2026-01-14T22:00:00.500000Z"]
+
+
+def test_a_reason_key_that_starts_like_a_formula_is_neutralised_and_round_trips(runner, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    answer = row(unit, reason="-late", segment="@who=-me")
+    hymy(runner, "import", write_csv(tmp_path / "in.csv", [answer]))
+    exported = rows_of(hymy(runner, "export", "responses").output)
+    assert (exported[1][5], exported[1][7]) == ("'-late", "'@who=-me")
+    assert db.session.get(Response, answer[0]).reason == "-late"
+
+
+def test_an_export_without_answers_is_the_header_alone(runner, make_unit):
+    make_unit("Vastaanotto")
+    assert rows_of(hymy(runner, "export", "responses").output) == [interchange.RESPONSE_HEADER]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.lists(st.text() | st.integers() | st.none(), min_size=3, max_size=3), max_size=30))
+def test_csv_cells_from_outside_are_neutralised_one_by_one(rows):
+    header = ["unit", "comment", "segment"]
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([[interchange.neutralise(cell) for cell in row] for row in rows])
+    assert "".join(interchange.csv_lines(header, rows, rows_per_chunk=7)) == expected.getvalue()
 
 
 def test_imported_comments_are_scrubbed_of_personal_data(runner, make_unit, tmp_path):
