@@ -160,10 +160,22 @@ finally:
 
 
 def seed_rows(db_path, rows, units, tz_days=60):
-    """Fill a migrated Hymy database with units and answers, straight through sqlite3."""
+    """Fill a migrated Hymy database with units and answers, straight through sqlite3.
+
+    The answers' secondary indexes are dropped while the rows go in and built again from the
+    schema's own statements afterwards: the same database, made in minutes at 10 million rows.
+    """
     env = hymy_env(db_path)
     hymy(env, "db", "upgrade")
     db = sqlite3.connect(db_path)
+    # Only the seeding runs unsafely fast; Hymy's connections set WAL and synchronous=FULL again.
+    db.execute("PRAGMA journal_mode=DELETE")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("PRAGMA cache_size=-1000000")
+    indexes = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'response'"
+                         " AND sql IS NOT NULL").fetchall()
+    for name, _sql in indexes:
+        db.execute(f'DROP INDEX "{name}"')
     now = datetime.now(timezone.utc)
     db.execute("INSERT INTO area (code, name, created_at) VALUES ('benchArea1', 'Bench area 1', ?)", (now.replace(tzinfo=None),))
     db.execute("INSERT INTO area (code, name, created_at) VALUES ('benchArea2', 'Bench area 2', ?)", (now.replace(tzinfo=None),))
@@ -190,7 +202,11 @@ def seed_rows(db_path, rows, units, tz_days=60):
         db.executemany("INSERT INTO response (id, unit_id, channel, score, scale, reason, comment, lang, answered_at,"
                        " received_at, flags) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
     db.commit()
+    for _name, sql in indexes:
+        db.execute(sql)
     db.execute("ANALYZE")
+    db.commit()
+    db.execute("PRAGMA journal_mode=WAL")
     db.close()
     print(f"  seeded {rows:,} answers over {units} units in {time.perf_counter() - start:.0f} s")
 
