@@ -189,6 +189,7 @@ def check_silent(units, now=None):
     """Raise one alert per enrolled kiosk of the units silent for the rule's opening hours; return new alerts."""
     now = now or utcnow()
     tz_name = current_app.config["HYMY_TIMEZONE"]
+    ids = [unit.id for unit in units]
     rules = {unit_id: rule for unit_id, rule in rules_by_unit(units, "kiosk_silent").items() if rule.active}
     raised = []
     for device, since, latest in _last_answers([unit for unit in units if unit.id in rules]):
@@ -203,6 +204,8 @@ def check_silent(units, now=None):
             db.session.add(alert)
             raised.append(alert)
     db.session.commit()
+    # The commit expired the units: load them again in one query, not one per unit at its next use.
+    db.session.execute(db.select(Unit).where(Unit.id.in_(ids))).all()
     deliver(raised)
     return raised
 

@@ -328,10 +328,11 @@ def area(code):
     for unit in units:
         changes = explained[unit][1]
         worse = sum(1 for c in changes if c.direction == "worse")
+        weeks = week_rows(figures[unit].weeks)
         entries.append({
             "unit": unit, "figures": figures[unit], "tally": figures[unit].tally, "changes": changes,
             "worse": worse, "better": len(changes) - worse, "alerts": open_counts.get(unit.id, 0),
-            "weeks": week_rows(figures[unit].weeks),
+            "weeks": weeks, "sparkline": week_sparkline(weeks),  # drawn once, shown twice
         })
     ranked = sorted((e for e in entries if e["tally"].enough),
                     key=lambda e: stats.attention_key(e["tally"], e["worse"], e["alerts"]))
@@ -339,7 +340,7 @@ def area(code):
     return render_template(
         "manage/area.html", area=area, selection=selection, ranked=ranked, few=few, entries=entries,
         mondays=stats.week_mondays(selection.first, selection.last), week_name=insight.week_name(monday),
-        sparkline=week_sparkline, week_label=lambda monday: f"W{monday.isocalendar()[1]:02d}",
+        week_label=lambda monday: f"W{monday.isocalendar()[1]:02d}",
         channel_labels=CHANNEL_LABELS, five_point=[u for u in units if u.scale == "smiley5"],
     )
 
