@@ -192,8 +192,8 @@ class Imported(NamedTuple):
 IMPORT_COLUMNS = ("id", "unit_id", "channel", "score", "scale", "reason", "comment", "segment", "lang",
                   "answered_at", "kind", "flags", "received_at")
 # What makes two rows "the same answer": the record's fields but the id, flags and received_at.
-SAME_FIELDS = IMPORT_COLUMNS[1:11]
 SAME = slice(1, 11)
+SAME_FIELDS = IMPORT_COLUMNS[SAME]
 IMPORT_CACHE_KIB = -65536  # SQLite's unit: a negative number of KiB, here 64 MiB
 SCORES = {name: range(scale.low, scale.high + 1) for name, scale in stats.SCALES.items()}
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -332,10 +332,11 @@ def _check_skipped(connection, fresh):
     ).all()
     if len(found) != len(fresh):  # a row skipped for something other than its id: a bug, not a duplicate
         raise RuntimeError("an import batch was not stored whole")
+    segment, answered_at = SAME_FIELDS.index("segment"), SAME_FIELDS.index("answered_at")
     for id_, *stored in found:
         line_no, rec = fresh[id_]
-        stored[6] = stored[6] or None  # an empty segment is no segment
-        stored[8] = stored[8].replace(tzinfo=None)
+        stored[segment] = stored[segment] or None  # an empty segment is no segment
+        stored[answered_at] = stored[answered_at].replace(tzinfo=None)
         if tuple(stored) != rec[SAME]:
             raise ImportError_(f"line {line_no}: the id {id_} is already stored with other content (field id)")
 
@@ -392,7 +393,7 @@ def _import_record(cells, units, has_nul):
 
 def _naive_utc(text):
     """Parse an answered_at cell to naive UTC; the usual "...Z" without parse_time()'s zone arithmetic."""
-    if text[-1:] == "Z":
+    if text[-1:] == "Z" and "T" in text:  # a date alone is no time: parse_time() refuses it
         try:
             moment = datetime.fromisoformat(text[:-1])
         except ValueError:

@@ -210,6 +210,7 @@ def count_responses():
         ({"lang": "de"}, "lang"),
         ({"answered_at": "yesterday"}, "answered_at"),
         ({"answered_at": "2026-01-15T10:00:00"}, "answered_at"),
+        ({"answered_at": "2026-01-15Z"}, "answered_at"),
         ({"segment": "no-equals-sign"}, "segment"),
         ({"score": "", "comment": ""}, "score"),
         ({"comment": "x" * 2001}, "comment"),
