@@ -100,11 +100,11 @@ def _window_counts(unit_id, start, end):
     rows = db.session.execute(WINDOW_COUNTS, {"unit_id": unit_id, "start": start, "end": end}).all()
     answers = sum(row[2] for row in rows)
     negative = sum(row[2] for row in rows if stats.SCALES[row[0]].polarity(row[1]) == "negative")
-    latest = max((_aware(row[3]) for row in rows), default=None)
+    latest = max((aware_utc(row[3]) for row in rows), default=None)
     return answers, negative, latest
 
 
-def _aware(moment):
+def aware_utc(moment):
     """Return a database aggregate's datetime as aware UTC (max() bypasses the column type on SQLite)."""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
@@ -127,24 +127,29 @@ def parse_clock(text):
     return time(int(hours), int(minutes))
 
 
-def opening_hours_between(start, end, opening, tz_name):
-    """Count the opening hours between two UTC moments; opening times are wall-clock times in tz_name."""
-    if end <= start:
-        return 0.0
+def opening_intervals(start, end, opening, tz_name):
+    """Return the UTC [open, close) intervals of the opening hours between two UTC moments.
+
+    Opening times are wall-clock times in tz_name: on the days clocks change, an opening day is an
+    hour longer or shorter in UTC.
+    """
     zone = ZoneInfo(tz_name)
-    days = set(opening["days"])
     opens, closes = parse_clock(opening["start"]), parse_clock(opening["end"])
-    seconds = 0.0
+    intervals = []
     day = start.astimezone(zone).date()
     while day <= end.astimezone(zone).date():
-        if day.weekday() in days:
-            # Aware local times, converted: a day when clocks change has an hour more or less.
-            open_at = datetime.combine(day, opens, zone).astimezone(UTC)
-            close_at = datetime.combine(day, closes, zone).astimezone(UTC)
-            overlap = (min(close_at, end) - max(open_at, start)).total_seconds()
-            seconds += max(overlap, 0.0)
+        if day.weekday() in opening["days"]:
+            open_at = max(datetime.combine(day, opens, zone).astimezone(UTC), start)
+            close_at = min(datetime.combine(day, closes, zone).astimezone(UTC), end)
+            if open_at < close_at:
+                intervals.append((open_at, close_at))
         day += timedelta(days=1)
-    return seconds / 3600
+    return intervals
+
+
+def opening_hours_between(start, end, opening, tz_name):
+    """Count the opening hours between two UTC moments."""
+    return sum((close - open_).total_seconds() for open_, close in opening_intervals(start, end, opening, tz_name)) / 3600
 
 
 def silent_kiosks(unit, now=None):
@@ -181,7 +186,7 @@ def _last_answers(units):
         db.select(Alert).where(Alert.id.in_(
             db.select(func.max(Alert.id)).where(Alert.device_id.in_(ids)).group_by(Alert.device_id)))
     ).scalars()}
-    return [(device, _aware(last_answers.get(device.id)) or device.enrolled_at or device.created_at,
+    return [(device, aware_utc(last_answers.get(device.id)) or device.enrolled_at or device.created_at,
              latest_alerts.get(device.id)) for device in devices]
 
 
@@ -237,7 +242,7 @@ def deliver(alerts):
     background; return the threads."""
     url = current_app.config.get("HYMY_ALERT_WEBHOOK_URL")
     threads = []
-    for alert in alerts if url else ():
+    for alert in alerts if url else ():  # no URL, no webhook
         payload = {"unit": alert.unit.code, "kind": alert.rule.kind,
                    "fired_at": alert.fired_at.astimezone(UTC).isoformat(), "text": alert_text(alert)}
         threads.append(_in_background(post_webhook, url, payload))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from . import alerts, stats
+from . import alerts, models, stats
 from .errors import ApiError
 from .models import CHANNELS, LANGS, SCALE_NAMES, Response, Unit, db, utcnow
 from .redact import redact
@@ -47,7 +47,8 @@ class UnitSnapshot:
     segment_questions: list
     repeat_window_s: int
 
-    reason_keys = Unit.reason_keys
+    def reason_keys(self):
+        return models.reason_keys(self.reasons_positive, self.reasons_negative)
 
 
 SNAPSHOT_COLUMNS = tuple(Unit.__table__.c[field] for field in UnitSnapshot.__dataclass_fields__)

@@ -143,19 +143,19 @@ def anonymous_limiter():
 @bp.post("/responses")
 def post_response():
     """Store one answer, exactly once."""
-    device = bearer_kiosk()
+    kiosk = bearer_kiosk()
     payload = json_body()
-    if device is None:
+    if kiosk is None:
         # Anonymous web/QR answers are throttled per address, held only in memory.
         limit = current_app.config["HYMY_ANON_RATE_PER_MINUTE"]
         if not anonymous_limiter().allow(request.remote_addr or "?", limit):
             raise ApiError(429, "too many answers from this address; try again in a minute")
-    answer = answers.validate(payload, answers.unit_snapshot if device is None else device.lookup_unit)
-    if device is not None:
-        if answer.unit.id != device.unit.id:
+    answer = answers.validate(payload, answers.unit_snapshot if kiosk is None else kiosk.lookup_unit)
+    if kiosk is not None:
+        if answer.unit.id != kiosk.unit.id:
             raise ApiError(403, "this device is enrolled for another unit", "unit")
-        _mark_seen(device)
-        status = answers.store(answer, "kiosk", device=device)
+        _mark_seen(kiosk)
+        status = answers.store(answer, "kiosk", device=kiosk)
         return jsonify({"id": answer.id, "status": status}), 201 if status == "stored" else 200
     # One answer per browser per unit per period counts; later ones are kept, flagged "repeat".
     hours = current_app.config["HYMY_PHONE_REPEAT_HOURS"]
@@ -228,7 +228,7 @@ def device_heartbeat():
     device.last_sent_at = times["last_sent_at"] or device.last_sent_at
     if error:
         device.last_error = error[:300]
-    device.mark_seen(throttle=False)
+    device.mark_seen()
     db.session.commit()
     return jsonify({"status": "ok", "unit": device.unit.code})
 

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
 
-from . import insight, kiosk_hours, mail, reports, stats
+from . import insight, kiosk_hours, mail, org, reports, stats
 from .auth import get_area_for_user, get_unit_for_user, role_required
 from .models import LANGS, Area, Response, db
 
@@ -148,6 +148,8 @@ def register_cli(group):
         """Print a unit's or an area's weekly digest, or e-mail the digests."""
         if (unit_code and area) or not (unit_code or area or send):
             raise click.UsageError("give either --unit CODE or --area AREA (or --send alone: every digest)")
+        if send and as_json:
+            raise click.UsageError("--send mails the digests; --json only prints one")
         tz_name = current_app.config["HYMY_TIMEZONE"]
         lang = lang or current_app.config["HYMY_DEFAULT_LANG"]
         try:
@@ -198,13 +200,13 @@ def send_digests(monday, tz_name, lang, unit_code=None, area=None):
 
 
 def _areas(name_or_code):
-    query = db.select(Area).order_by(Area.id)
-    if name_or_code:
-        query = query.where((Area.code == name_or_code) | (Area.name == name_or_code))
-    found = list(db.session.execute(query).scalars())
-    if name_or_code and not found:
+    """Return the area named (by name or code), or every area without a name."""
+    if not name_or_code:
+        return list(db.session.execute(db.select(Area).order_by(Area.id)).scalars())
+    area = org.find_area(name_or_code)
+    if area is None:
         raise reports.SelectionError(f"no area named {name_or_code!r}")
-    return found
+    return [area]
 
 
 def _digest_mails(units, title, link, people, monday, tz_name, lang):

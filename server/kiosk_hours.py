@@ -1,7 +1,6 @@
 """Kiosk offline hours: the opening hours in which an enrolled tablet was not heard from at all."""
 
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from sqlalchemy import func
 
@@ -9,23 +8,6 @@ from . import alerts
 from .models import Device, DeviceContact, db, hour_start, utcnow
 
 HOUR = timedelta(hours=1)
-
-
-def opening_intervals(start, end, opening, tz_name):
-    """Return the UTC [open, close) intervals of the opening hours between two UTC moments."""
-    zone = ZoneInfo(tz_name)
-    opens, closes = alerts.parse_clock(opening["start"]), alerts.parse_clock(opening["end"])
-    intervals = []
-    day = start.astimezone(zone).date()
-    while day <= end.astimezone(zone).date():
-        if day.weekday() in opening["days"]:
-            # Aware local times, converted: on the days clocks change an opening day is an hour longer or shorter.
-            open_at = max(datetime.combine(day, opens, zone).astimezone(UTC), start)
-            close_at = min(datetime.combine(day, closes, zone).astimezone(UTC), end)
-            if open_at < close_at:
-                intervals.append((open_at, close_at))
-        day += timedelta(days=1)
-    return intervals
 
 
 def offline_hours(units, start, end, tz_name, now=None):
@@ -42,7 +24,7 @@ def offline_hours(units, start, end, tz_name, now=None):
     if first is None or end <= start:
         return {}
     # The first recorded hour may have begun before recording did: count from the next one.
-    known_from = alerts._aware(first) + HOUR
+    known_from = alerts.aware_utc(first) + HOUR
     devices = list(db.session.execute(
         db.select(Device).where(Device.unit_id.in_([unit.id for unit in units]), Device.enrolled_at.is_not(None),
                                 Device.enrolled_at < end,
@@ -57,7 +39,7 @@ def offline_hours(units, start, end, tz_name, now=None):
                DeviceContact.hour >= start, DeviceContact.hour < end)
     )}
     rules = alerts.rules_by_unit([unit for unit in units if unit.id in {d.unit_id for d in devices}], "kiosk_silent")
-    intervals = {unit_id: opening_intervals(start, end, rule.opening or alerts.DEFAULT_OPENING, tz_name)
+    intervals = {unit_id: alerts.opening_intervals(start, end, rule.opening or alerts.DEFAULT_OPENING, tz_name)
                  for unit_id, rule in rules.items()}
     found = {}
     for device in devices:

@@ -74,7 +74,7 @@ def send_logged(settings, messages):
     try:
         send(settings, messages)
     except Exception as exc:  # noqa: BLE001 - delivery is best effort
-        logger.warning("alert e-mail failed: %s", exc)
+        logger.warning("e-mail in the background failed: %s", exc)
 
 
 def _connect(settings):

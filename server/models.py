@@ -43,6 +43,11 @@ def hash_secret(value):
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
+def reason_keys(reasons_positive, reasons_negative):
+    """Return every reason key a client may send for a unit with these reasons."""
+    return list(dict.fromkeys(reasons_positive + reasons_negative + ["other"]))
+
+
 class UTCDateTime(TypeDecorator):
     """Store naive UTC on every backend; hand back aware UTC datetimes."""
 
@@ -125,8 +130,7 @@ class Unit(db.Model):
 
     def reason_keys(self):
         """Return every reason key a client may send for this unit."""
-        keys = dict.fromkeys(self.reasons_positive + self.reasons_negative + ["other"])
-        return list(keys)
+        return reason_keys(self.reasons_positive, self.reasons_negative)
 
     def as_json(self):
         return {
@@ -169,11 +173,9 @@ class Device(db.Model):
 
     SEEN_GRANULARITY = timedelta(seconds=30)
 
-    def mark_seen(self, now=None, throttle=True):
-        """Record contact: last_seen_at (skipped within half a minute) and, once an hour, a DeviceContact row."""
-        seen = record_contact(self.id, self.last_seen_at, now or utcnow(), throttle)
-        if seen is not None:
-            self.last_seen_at = seen
+    def mark_seen(self, now=None):
+        """Record contact, as a heartbeat does: last_seen_at and, once an hour, a DeviceContact row."""
+        self.last_seen_at = record_contact(self.id, self.last_seen_at, now or utcnow(), throttle=False)
 
     @property
     def label(self):

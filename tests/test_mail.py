@@ -151,6 +151,12 @@ def test_an_areas_digest_goes_to_its_directors_only(runner, smtp, north):
     assert [rcpt for rcpt, _message in smtp.received] == [["dora@example.org"]]
 
 
+def test_send_and_json_together_are_refused_before_anything_is_mailed(runner, smtp, north):
+    result = runner.invoke(args=["digest", "--send", "--json", "--week", WEEK])
+    assert result.exit_code == 2 and "--json only prints one" in result.output
+    assert smtp.received == []
+
+
 def test_sending_without_smtp_says_what_to_set(runner, north):
     result = runner.invoke(args=["digest", "--send", "--week", WEEK])
     assert result.exit_code != 0
@@ -194,7 +200,7 @@ def test_a_dead_mail_server_is_logged_and_breaks_no_answer(app, client, make_uni
         assert client.post("/api/v1/responses", json={"id": new_id(), "unit": unit.code, "score": score}).status_code == 201
     with caplog.at_level(logging.WARNING, logger="server.mail"):
         mail.send_logged(mail.smtp_settings(), [])
-    assert "alert e-mail failed" in caplog.text
+    assert "e-mail in the background failed" in caplog.text
 
 
 @pytest.mark.parametrize("env, variable", [

@@ -354,7 +354,7 @@ def bench_io(workdir, db_path):
         next(reader)
         schema_db.executemany(
             f"INSERT INTO response ({columns}) VALUES ({', '.join('?' * 13)})",
-            # Unit codes are bench00000...: ids in the same order; times as SQLAlchemy stores them.
+            # Unit codes are bench00000...: ids in the same order; times in the text form SQLAlchemy stores (but for whole seconds, which this data never has).
             ((r[0], int(r[1][5:]) + 1, r[2], r[3], r[4], r[5] or None, r[6] or None, None, r[8],
               r[9][:-1].replace("T", " "), r[9][:-1].replace("T", " "), r[10], r[11] or None) for r in reader),
         )
