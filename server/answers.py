@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from . import alerts, models, stats
+from . import alerts, models, sqlite, stats
 from .errors import ApiError
 from .models import CHANNELS, LANGS, SCALE_NAMES, Response, Unit, db, utcnow
 from .redact import redact
@@ -239,7 +239,8 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
     unit_id = answer.unit.id  # read before the commit, which expires ORM objects
     try:
         # A plain table insert with bound parameters: its compiled form is cached across requests.
-        db.session.execute(statement, values)
+        # On SQLite the insert commits by itself when nothing else was written first (server/sqlite.py).
+        db.session.execute(statement, values, execution_options=sqlite.SINGLE_STATEMENT)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
