@@ -73,8 +73,8 @@ def check_unit(unit_id, now=None):
 
 
 def _negative_share_rule(unit_id):
-    """Return the unit's negative-share rule (the first, as rules_by_unit), storing the default if it has none."""
-    rule = db.session.execute(NEGATIVE_SHARE_RULE, {"unit_id": unit_id}).scalar()
+    """Return the figures of the unit's negative-share rule (its first, as rules_by_unit), storing the default if it has none."""
+    rule = db.session.execute(NEGATIVE_SHARE_RULE, {"unit_id": unit_id}).first()
     if rule is None:
         rule = AlertRule(unit_id=unit_id, **DEFAULT_RULE)
         db.session.add(rule)
@@ -89,9 +89,12 @@ WINDOW_COUNTS = (
            _RESPONSES.answered_at >= db.bindparam("start"), _RESPONSES.answered_at <= db.bindparam("end"))
     .group_by(_RESPONSES.scale, _RESPONSES.score)
 )
+_RULES = AlertRule.__table__.c
+# The rule's figures as a plain row: an ORM object costs more to load than the count it drives.
 NEGATIVE_SHARE_RULE = (
-    db.select(AlertRule).where(AlertRule.unit_id == db.bindparam("unit_id"), AlertRule.kind == "negative_share")
-    .order_by(AlertRule.id).limit(1)
+    db.select(_RULES.id, _RULES.active, _RULES.window_minutes, _RULES.min_answers, _RULES.threshold_pct)
+    .where(_RULES.unit_id == db.bindparam("unit_id"), _RULES.kind == "negative_share")
+    .order_by(_RULES.id).limit(1)
 )
 
 
