@@ -62,7 +62,12 @@ def check_unit(unit_id, now=None):
     answers, negative, latest = _window_counts(unit_id, start, now)
     if not rule_fires(answers, negative, rule.min_answers, rule.threshold_pct):
         return []
+    # Two negative answers at once both see the rule fire: a no-op write to the rule takes its
+    # lock (a row lock on PostgreSQL, the write lock on SQLite) until the commit, so the second
+    # sees the first one's alert below instead of raising its own.
+    db.session.execute(LOCK_RULE, {"rule_id": rule.id})
     if _alert_covering(rule, start, latest) is not None:
+        db.session.rollback()
         return []  # one burst, one alert: answers that keep coming extend nothing new
     alert = Alert(rule_id=rule.id, unit_id=unit_id, window_start=start, window_end=now,
                   answers=answers, negative=negative)
@@ -96,6 +101,7 @@ NEGATIVE_SHARE_RULE = (
     .where(_RULES.unit_id == db.bindparam("unit_id"), _RULES.kind == "negative_share")
     .order_by(_RULES.id).limit(1)
 )
+LOCK_RULE = db.update(AlertRule.__table__).where(_RULES.id == db.bindparam("rule_id")).values(id=_RULES.id)
 
 
 def _window_counts(unit_id, start, end):

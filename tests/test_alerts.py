@@ -1,5 +1,6 @@
 """Alert rules at their edges: the default fires at 4 answers with 2 negative, never on fewer."""
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -42,6 +43,40 @@ def test_it_raises_one_alert_at_the_fourth_answer_with_two_negative(make_unit):
     assert (alert.answers, alert.negative) == (4, 2)
     assert alerts.check_unit(unit.id, NOW) == []  # the same burst does not alert twice
     assert alerts.open_alerts(unit) == [alert]
+
+
+def test_two_checks_at_once_raise_one_alert(app, make_unit, monkeypatch):
+    unit = make_unit("Reception")
+    for score in (1, 1, 5, 5):
+        answer(unit, score, 3)
+    alerts.check_unit(unit.id, NOW - timedelta(hours=1))  # stores the default rule; nothing in its window
+    # Each check waits here for the other after looking for a covering alert; one that is held up
+    # by the other's lock waits in vain (a second), and both then carry on.
+    both_looked = threading.Barrier(2)
+    look = alerts._alert_covering
+
+    def look_then_wait(*args):
+        found = look(*args)
+        try:
+            both_looked.wait(timeout=1)
+        except threading.BrokenBarrierError:
+            pass
+        return found
+
+    monkeypatch.setattr(alerts, "_alert_covering", look_then_wait)
+    raised = []
+
+    def check():
+        with app.app_context():
+            raised.extend(alert.id for alert in alerts.check_unit(unit.id, NOW))
+
+    threads = [threading.Thread(target=check) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(raised) == 1
+    assert len(alerts.open_alerts(unit)) == 1
 
 
 def test_it_looks_only_at_the_last_15_minutes_and_counted_answers(make_unit):
