@@ -28,6 +28,10 @@ class UserForm(FlaskForm):
 
     name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
     role = SelectField(_l("Role"), choices=[SelectChoice(role, ROLE_LABELS[role]) for role in ROLES], default="staff")
+    lang = SelectField(_l("Language of pages and e-mail"), default="", choices=[
+        SelectChoice("", _l("The service's default")), SelectChoice("fi", "suomi"), SelectChoice("sv", "svenska"),
+        SelectChoice("en", "English"),
+    ])
     units = SelectMultipleField(_l("Units"), choices=[])
     areas = SelectMultipleField(_l("Areas"), choices=[])
 
@@ -80,10 +84,11 @@ def removes_last_admin(user, role, active):
     return others == 0
 
 
-def update_user(user, name, role, scope, active):
-    """Change a person's name, role, scope (unit and area codes) and whether they may sign in."""
+def update_user(user, name, role, scope, active, lang=None):
+    """Change a person's name, role, scope (unit and area codes), language and whether they may sign in."""
     user.name = (name or "").strip()
     user.role = role
+    user.lang = lang or None
     user.units = list(db.session.execute(db.select(Unit).where(Unit.code.in_(scope))).scalars())
     user.areas = list(db.session.execute(db.select(Area).where(Area.code.in_(scope))).scalars())
     user.active = active
@@ -111,7 +116,8 @@ def user_new():
     if form.validate_on_submit():
         password = form.password.data or generate_password()
         try:
-            user = org.add_user(form.email.data, form.role.data, password, form.name.data or "", form.scope())
+            user = org.add_user(form.email.data, form.role.data, password, form.name.data or "", form.scope(),
+                                lang=form.lang.data)
         except org.OrgError as exc:
             form.form_errors.append(str(exc))
         else:
@@ -127,7 +133,7 @@ def user_new():
 def user_edit(user_id):
     user = db.get_or_404(User, user_id)
     form = EditUserForm(data={
-        "name": user.name, "role": user.role, "active": user.active,
+        "name": user.name, "role": user.role, "active": user.active, "lang": user.lang or "",
         "units": [u.code for u in user.units], "areas": [a.code for a in user.areas],
     }).with_scope_choices()
     if form.validate_on_submit():
@@ -136,7 +142,7 @@ def user_edit(user_id):
                 "This is the last active administrator. Make someone else an administrator first."
             ))
         else:
-            update_user(user, form.name.data, form.role.data, form.scope(), form.active.data)
+            update_user(user, form.name.data, form.role.data, form.scope(), form.active.data, form.lang.data)
             flash(_("Changes saved."), "info")
             if user.id == current_user.id and not can(user, "admin"):
                 return redirect(url_for("manage.home"))

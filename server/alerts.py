@@ -234,9 +234,9 @@ def check_all(now=None):
     return raised + check_silent(units, now)
 
 
-def alert_text(alert):
-    """Say in one sentence, in the deployment's language, what the alert saw."""
-    with force_locale(current_app.config["HYMY_DEFAULT_LANG"]):
+def alert_text(alert, lang=None):
+    """Say in one sentence, in the language (by default the deployment's), what the alert saw."""
+    with force_locale(lang or current_app.config["HYMY_DEFAULT_LANG"]):
         if alert.rule.kind == "kiosk_silent":
             return _("%(tablet)s at %(unit)s: no answers since %(time)s.", tablet=alert.device_label,
                      unit=alert.unit.name, time=format_datetime(alert.window_start, "short"))
@@ -269,18 +269,18 @@ def _in_background(function, *args):
 
 
 def alert_mails(alerts):
-    """Return an e-mail per alert and manager of its unit, in the deployment's language."""
-    lang = current_app.config["HYMY_DEFAULT_LANG"]
+    """Return an e-mail per alert and manager of its unit, in each manager's language."""
     base = current_app.config["HYMY_BASE_URL"]
     messages = []
     for alert in alerts:
-        text = alert_text(alert)
         link = f"{base}/manage/units/{alert.unit.code}"
-        with force_locale(lang):
-            subject = _("Hymy alert: %(unit)s", unit=alert.unit.name)
-            body = "\n\n".join([text, _("See and acknowledge the alert: %(link)s", link=link)])
-            html = render_template("insight/alert_mail.html", text=text, link=link, subject=subject, lang=lang)
-        messages += [mail.compose(person.email, subject, body, html, lang) for person in mail.unit_managers(alert.unit)]
+        for lang, readers in mail.by_language(mail.unit_managers(alert.unit)).items():
+            text = alert_text(alert, lang)
+            with force_locale(lang):
+                subject = _("Hymy alert: %(unit)s", unit=alert.unit.name)
+                body = "\n\n".join([text, _("See and acknowledge the alert: %(link)s", link=link)])
+                html = render_template("insight/alert_mail.html", text=text, link=link, subject=subject, lang=lang)
+            messages += [mail.compose(person.email, subject, body, html, lang) for person in readers]
     return messages
 
 

@@ -128,6 +128,8 @@ def login():
         if message is None:
             login_user(user)
             session.permanent = True  # expires after HYMY_SESSION_HOURS
+            if user.lang:
+                session["lang"] = user.lang
             # Staff come to log what they heard; everyone else to their units.
             landing = url_for("staff.log") if user.role == "staff" else url_for("manage.home")
             return redirect(_safe_next(request.args.get("next")) or landing)

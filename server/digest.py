@@ -151,7 +151,6 @@ def register_cli(group):
         if send and as_json:
             raise click.UsageError("--send mails the digests; --json only prints one")
         tz_name = current_app.config["HYMY_TIMEZONE"]
-        lang = lang or current_app.config["HYMY_DEFAULT_LANG"]
         try:
             monday = resolve_week(week, tz_name)
             if send:
@@ -168,34 +167,31 @@ def register_cli(group):
                                            + ", ".join(refused))
             click.echo(len(sent))
             return
-        with force_locale(lang):
+        with force_locale(lang or current_app.config["HYMY_DEFAULT_LANG"]):
             data = build_digest(units, monday, tz_name)
             click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else digest_text(data))
 
 
-def send_digests(monday, tz_name, lang, unit_code=None, area=None):
+def send_digests(monday, tz_name, lang=None, unit_code=None, area=None):
     """E-mail the week's digests, each unit's to its managers and each area's to its directors; return
     (the messages, the addresses refused).
 
     With a unit code, only that unit's digest goes; with an area, only the area's; with neither, all.
+    Each person reads theirs in their own language, unless lang names one for everybody.
     """
     settings = mail.smtp_settings()
     base = current_app.config["HYMY_BASE_URL"]
     week = insight.week_name(monday)
     messages = []
-    with force_locale(lang):
-        if not area:
-            for unit in reports.select_units(unit_code):
-                people = mail.unit_managers(unit)
-                if people:
-                    messages += _digest_mails([unit], unit.name, f"{base}/manage/units/{unit.code}/digest?week={week}",
-                                              people, monday, tz_name, lang)
-        if not unit_code:
-            for found in _areas(area):
-                units, people = reports.select_units(area=found.code), mail.area_directors(found)
-                if units and people:
-                    messages += _digest_mails(units, found.name, f"{base}/manage/areas/{found.code}/digest?week={week}",
-                                              people, monday, tz_name, lang)
+    if not area:
+        for unit in reports.select_units(unit_code):
+            link = f"{base}/manage/units/{unit.code}/digest?week={week}"
+            messages += _digest_mails([unit], unit, link, mail.unit_managers(unit), monday, tz_name, lang)
+    if not unit_code:
+        for found in _areas(area):
+            units, link = reports.select_units(area=found.code), f"{base}/manage/areas/{found.code}/digest?week={week}"
+            if units:
+                messages += _digest_mails(units, found, link, mail.area_directors(found), monday, tz_name, lang)
     return messages, (mail.send(settings, messages) if messages else [])
 
 
@@ -209,14 +205,22 @@ def _areas(name_or_code):
     return [area]
 
 
-def _digest_mails(units, title, link, people, monday, tz_name, lang):
-    """Return one message per person: the digest as text and as HTML, with a link to the printable page."""
-    data = build_digest(units, monday, tz_name)
-    subject = _("Weekly digest %(week)s: %(name)s", week=data["week"], name=title)
-    text = "\n\n".join([digest_text(data), _("The printable digest: %(link)s", link=link)])
-    html = render_template("insight/digest_mail.html", data=data, title=title, link=link, monday=monday,
-                           sunday=monday + timedelta(days=6), lang=lang)
-    return [mail.compose(person.email, subject, text, html, lang) for person in people]
+def _digest_mails(units, subject_of, link, people, monday, tz_name, lang=None):
+    """Return one message per person: the digest as text and as HTML, with a link to the printable page.
+
+    The digest is written once per language the people read (lang, if given, for everybody).
+    """
+    messages = []
+    for language, readers in mail.by_language(people, lang).items():
+        with force_locale(language):
+            data = build_digest(units, monday, tz_name)
+            title = subject_of.name
+            subject = _("Weekly digest %(week)s: %(name)s", week=data["week"], name=title)
+            text = "\n\n".join([digest_text(data), _("The printable digest: %(link)s", link=link)])
+            html = render_template("insight/digest_mail.html", data=data, title=title, link=link, monday=monday,
+                                   sunday=monday + timedelta(days=6), lang=language)
+        messages += [mail.compose(person.email, subject, text, html, language) for person in readers]
+    return messages
 
 
 def digest_text(data):

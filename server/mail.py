@@ -95,6 +95,15 @@ def _connect(settings):
     return smtp
 
 
+def by_language(people, lang=None):
+    """Group people by the language their e-mail is written in: lang for everybody, else their own."""
+    default = current_app.config["HYMY_DEFAULT_LANG"]
+    groups = {}
+    for person in people:
+        groups.setdefault(lang or person.lang or default, []).append(person)
+    return groups
+
+
 def unit_managers(unit):
     """Return the active managers responsible for the unit, directly or through its area, by e-mail."""
     scope = db.or_(User.id.in_(db.select(user_units.c.user_id).where(user_units.c.unit_id == unit.id)),

@@ -294,6 +294,8 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
+    # The language of the person's pages after sign-in and of their e-mail; None: HYMY_DEFAULT_LANG.
+    lang: Mapped[str | None] = mapped_column(String(2))
     # Part of the session's user id: a new password bumps it and signs out every other session.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

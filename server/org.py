@@ -125,8 +125,8 @@ def revoke_device(device):
     return device
 
 
-def add_user(email, role, password, name="", scope=()):
-    """Create a user with a role and a scope of unit codes and area codes or names."""
+def add_user(email, role, password, name="", scope=(), lang=None):
+    """Create a user with a role, a scope of unit codes and area codes or names, and maybe a language."""
     email = (email or "").strip().lower()
     if "@" not in email:
         raise OrgError("the e-mail address is not valid")
@@ -136,7 +136,9 @@ def add_user(email, role, password, name="", scope=()):
         raise OrgError("the password must be at least 10 characters long")
     if db.session.execute(db.select(User).where(User.email == email)).scalar_one_or_none():
         raise OrgError(f"a user with the e-mail {email} exists already")
-    user = User(email=email, role=role, name=name)
+    if lang and lang not in LANGS:
+        raise OrgError(f"lang must be one of {', '.join(LANGS)}")
+    user = User(email=email, role=role, name=name, lang=lang or None)
     user.set_password(password)
     for item in scope:
         unit = db.session.execute(db.select(Unit).where(Unit.code == item)).scalar_one_or_none()

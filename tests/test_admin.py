@@ -96,6 +96,27 @@ def test_an_admin_adds_a_user_who_then_signs_in(app, admin_client, unit):
     assert f'name="unit" value="{unit.code}"' in page
 
 
+def test_a_person_given_swedish_sees_their_pages_in_swedish_after_signing_in(app, admin_client, target):
+    response = admin_client.post(f"/admin/users/{target.id}/edit", data={
+        "name": target.name, "role": target.role, "lang": "sv", "active": "y",
+    })
+    assert response.status_code == 302
+    db.session.refresh(target)
+    assert target.lang == "sv"
+    browser, response = sign_in(app, target.email, PASSWORD)
+    assert response.status_code == 302
+    assert '<html lang="sv"' in browser.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_language_the_service_does_not_have_is_refused(admin_client, target):
+    response = admin_client.post(f"/admin/users/{target.id}/edit", data={
+        "name": target.name, "role": target.role, "lang": "de", "active": "y",
+    })
+    assert response.status_code == 200
+    db.session.refresh(target)
+    assert target.lang is None
+
+
 def test_a_generated_password_is_shown_once_and_works(app, admin_client, unit):
     response = admin_client.post("/admin/users/new", data={
         "email": "johtaja@example.org", "role": "director", "areas": [unit.area.code],

@@ -6,6 +6,7 @@ import email.policy
 import logging
 import socket
 import threading
+import time
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult
@@ -99,6 +100,16 @@ def north(make_unit, make_user):
     return unit, people
 
 
+def eventually(check, timeout=5.0):
+    """Wait until check() is true; return whether it became so."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def parts(message):
     return (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content())
 
@@ -131,9 +142,11 @@ def test_the_digests_go_to_the_units_managers_and_the_areas_directors(app, runne
     assert f"/manage/areas/{unit.area.code}/digest?week={WEEK}" in parts(director_mail)[0]
 
 
-def test_the_digest_is_written_in_the_deployments_language(app, runner, smtp, north):
-    app.config["HYMY_DEFAULT_LANG"] = "sv"  # people have no language of their own in Hymy
-    unit, _people = north
+def test_each_person_reads_the_digest_in_their_own_language(app, runner, smtp, north):
+    app.config["HYMY_DEFAULT_LANG"] = "en"
+    unit, people = north
+    people["unit manager"].lang = "sv"  # Matti keeps the service's default
+    db.session.commit()
     assert runner.invoke(args=["digest", "--send", "--unit", unit.code, "--week", WEEK]).exit_code == 0
     assert sorted(rcpt for rcpt, _message in smtp.received) == [["maija@example.org"], ["matti@example.org"]]
     [message] = smtp.to("maija@example.org")
@@ -142,6 +155,16 @@ def test_the_digest_is_written_in_the_deployments_language(app, runner, smtp, no
     text, html = parts(message)
     assert "60 svar" in text and "60 svar" in html
     assert "Weekly digest" not in text + html
+    [message] = smtp.to("matti@example.org")
+    assert message["Subject"] == f"Weekly digest {WEEK}: Health centre" and "60 answers" in parts(message)[0]
+
+
+def test_lang_sends_every_digest_in_one_language(app, runner, smtp, north):
+    unit, people = north
+    people["unit manager"].lang = "sv"
+    db.session.commit()
+    assert runner.invoke(args=["digest", "--send", "--unit", unit.code, "--week", WEEK, "--lang", "fi"]).exit_code == 0
+    assert {message["Content-Language"] for _rcpt, message in smtp.received} == {"fi"}
 
 
 def test_an_areas_digest_goes_to_its_directors_only(runner, smtp, north):
@@ -186,6 +209,20 @@ def test_a_new_alert_is_mailed_to_the_units_managers(app, client, smtp, make_uni
     sentence = "Vastaanotto: 4 vastausta 4 vastauksesta oli kielteisiä 15 minuutin aikana."
     assert sentence in text and sentence in html
     assert f"http://hymy.test/manage/units/{unit.code}" in text and f"http://hymy.test/manage/units/{unit.code}" in html
+
+
+def test_an_alert_reaches_each_manager_in_their_language(app, client, smtp, make_unit, make_user):
+    app.config["HYMY_DEFAULT_LANG"] = "fi"
+    unit = make_unit("Vastaanotto")
+    make_user("manager", [unit.code], "maija@example.org")
+    make_user("manager", [unit.code], "mikael@example.org").lang = "sv"
+    db.session.commit()
+    for score in (1, 1, 2, 1):
+        assert client.post("/api/v1/responses", json={"id": new_id(), "unit": unit.code, "score": score}).status_code == 201
+    assert eventually(lambda: len(smtp.received) == 2)
+    assert smtp.to("maija@example.org")[0]["Content-Language"] == "fi"
+    [swedish] = smtp.to("mikael@example.org")
+    assert swedish["Content-Language"] == "sv" and "Hymy-hälytys" not in swedish["Subject"]
 
 
 def test_a_dead_mail_server_is_logged_and_breaks_no_answer(app, client, make_unit, make_user, caplog):
