@@ -78,7 +78,10 @@ def check_unit(unit_id, now=None):
 
 
 def _negative_share_rule(unit_id):
-    """Return the figures of the unit's negative-share rule (its first, as rules_by_unit), storing the default if it has none."""
+    """Return the figures of the unit's negative-share rule (its first, as in rules_by_unit).
+
+    A unit without one gets the default stored.
+    """
     rule = db.session.execute(NEGATIVE_SHARE_RULE, {"unit_id": unit_id}).first()
     if rule is None:
         rule = AlertRule(unit_id=unit_id, **DEFAULT_RULE)
@@ -158,7 +161,8 @@ def opening_intervals(start, end, opening, tz_name):
 
 def opening_hours_between(start, end, opening, tz_name):
     """Count the opening hours between two UTC moments."""
-    return sum((close - open_).total_seconds() for open_, close in opening_intervals(start, end, opening, tz_name)) / 3600
+    intervals = opening_intervals(start, end, opening, tz_name)
+    return sum((close - open_).total_seconds() for open_, close in intervals) / 3600
 
 
 def silent_kiosks(unit, now=None):
