@@ -67,23 +67,9 @@ def bearer_token_hash():
     return hash_secret(token.strip())
 
 
-UNKNOWN_TOKEN = "this device token is unknown or revoked: enrol the kiosk again"
-
-
-def bearer_device():
-    """Return the enrolled device named by the Authorization header, None without one."""
-    token_hash = bearer_token_hash()
-    if token_hash is None:
-        return None
-    device = db.session.execute(db.select(Device).where(Device.token_hash == token_hash)).scalar_one_or_none()
-    if device is None or device.revoked_at is not None:
-        raise ApiError(401, UNKNOWN_TOKEN, "Authorization")
-    return device
-
-
 @dataclass(frozen=True)
 class Kiosk:
-    """An enrolled device as the answer path sees it, with its unit."""
+    """An enrolled device as the API sees it, with its unit."""
 
     id: int
     last_seen_at: datetime | None
@@ -104,13 +90,16 @@ MARK_SEEN = db.update(Device.__table__).where(DEVICES.id == db.bindparam("device
 
 
 def bearer_kiosk():
-    """Return the header's enrolled device as a Kiosk, None without the header: one Core read, no ORM state."""
+    """Return the header's enrolled device as a Kiosk, None without the header: one Core read, no ORM state.
+
+    Answers and heartbeats both authenticate here; a revoked or unknown token is a 401.
+    """
     token_hash = bearer_token_hash()
     if token_hash is None:
         return None
     row = db.session.execute(KIOSK_BY_TOKEN, {"token_hash": token_hash}).first()
     if row is None:
-        raise ApiError(401, UNKNOWN_TOKEN, "Authorization")
+        raise ApiError(401, "this device token is unknown or revoked: enrol the kiosk again", "Authorization")
     return Kiosk(row[0], row[1], answers.UnitSnapshot(*row[2:]))
 
 
@@ -205,8 +194,8 @@ def enrol_device():
 @bp.post("/devices/heartbeat")
 def device_heartbeat():
     """Record a kiosk's health: app version, queue length, oldest queued answer, last send."""
-    device = bearer_device()
-    if device is None:
+    kiosk = bearer_kiosk()
+    if kiosk is None:
         raise ApiError(401, "a heartbeat needs the device token", "Authorization")
     payload = json_body()
     version = payload.get("app_version")
@@ -222,6 +211,7 @@ def device_heartbeat():
     error = payload.get("last_error")
     if error is not None and not isinstance(error, str):
         raise ApiError(422, "last_error must be a string", "last_error")
+    device = db.session.get(Device, kiosk.id)
     device.app_version = version
     device.queued_count = queued
     device.oldest_queued_at = times["oldest_queued_at"]
@@ -230,7 +220,7 @@ def device_heartbeat():
         device.last_error = error[:300]
     device.mark_seen()
     db.session.commit()
-    return jsonify({"status": "ok", "unit": device.unit.code})
+    return jsonify({"status": "ok", "unit": kiosk.unit.code})
 
 
 @bp.get("/openapi.json")

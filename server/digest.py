@@ -205,7 +205,7 @@ def _areas(name_or_code):
     return [area]
 
 
-def _digest_mails(units, subject_of, link, people, monday, tz_name, lang=None):
+def _digest_mails(units, about, link, people, monday, tz_name, lang=None):
     """Return one message per person: the digest as text and as HTML, with a link to the printable page.
 
     The digest is written once per language the people read (lang, if given, for everybody).
@@ -214,7 +214,7 @@ def _digest_mails(units, subject_of, link, people, monday, tz_name, lang=None):
     for language, readers in mail.by_language(people, lang).items():
         with force_locale(language):
             data = build_digest(units, monday, tz_name)
-            title = subject_of.name
+            title = about.name  # the unit or the area, named in the reader's language
             subject = _("Weekly digest %(week)s: %(name)s", week=data["week"], name=title)
             text = "\n\n".join([digest_text(data), _("The printable digest: %(link)s", link=link)])
             html = render_template("insight/digest_mail.html", data=data, title=title, link=link, monday=monday,
