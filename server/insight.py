@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import String, case, cast, func
 
-from . import stats
+from . import rollup, stats
 from .labels import reason_label
 from .models import Response, db, pick_lang
 
@@ -271,12 +271,22 @@ def unit_counts(units, monday, tz_name, baseline_weeks=BASELINE_WEEKS):
     weekly = {u.id: [Counts() for _ in range(baseline_weeks + 1)] for u in units}
     where = (Response.unit_id.in_(list(by_id)), Response.score.is_not(None), Response.flags == "",
              Response.answered_at >= bounds[0], Response.answered_at < bounds[-1])
-    counts = (
-        db.select(Response.unit_id, week, Response.scale, Response.score, Response.reason, func.count())
-        .where(*where).group_by(Response.unit_id, week, Response.scale, Response.score, Response.reason)
-    )
-    for unit_id, index, scale, score, reason, n in db.session.execute(counts):
-        weekly[unit_id][index].add(stats.SCALES[scale].polarity(score), reason, None, n)
+    if rollup.ready(tz_name):
+        week_index = {first_monday + timedelta(weeks=i): i for i in range(baseline_weeks + 1)}
+        counts = ((unit_id, week_index[week_monday], scale, score, reason, n)
+                  for unit_id, week_monday, scale, score, reason, n
+                  in rollup.week_counts(list(by_id), first_monday, monday, by_reason=True))
+    else:
+        counts = db.session.execute(
+            db.select(Response.unit_id, week, Response.scale, Response.score, Response.reason, func.count())
+            .where(*where).group_by(Response.unit_id, week, Response.scale, Response.score, Response.reason)
+        )
+    polarities = {}
+    for unit_id, index, scale, score, reason, n in counts:
+        polarity = polarities.get((scale, score))
+        if polarity is None:
+            polarity = polarities[scale, score] = stats.SCALES[scale].polarity(score)
+        weekly[unit_id][index].add(polarity, reason, None, n)
     # Segments apart: few answers carry one, and the covering index does not hold them.
     segment_text = cast(Response.segment, String)
     segments = (

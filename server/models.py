@@ -2,7 +2,7 @@
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask_babel import get_locale, gettext
 from flask_login import UserMixin
@@ -269,6 +269,37 @@ class Response(db.Model):
               postgresql_where=text("segment IS NOT NULL")),
         Index("ix_response_device_answered", "device_id", "answered_at"),
     )
+
+
+class ResponseWeek(db.Model):
+    """Answers with a score, counted per unit, local week (HYMY_TIMEZONE) and what the figures group by.
+
+    Database triggers on `response` keep it exact on every write (API, staff log, import,
+    purge): see server/rollup.py. A SQLite migration that copies `response` over (batch
+    "move and copy") drops those triggers and must create them again.
+    """
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), primary_key=True)
+    monday: Mapped[date] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # flags == "": the answer counts in the figures.
+    counted: Mapped[bool] = mapped_column(primary_key=True)
+    scale: Mapped[str] = mapped_column(String(16), primary_key=True)
+    score: Mapped[int] = mapped_column(primary_key=True)
+    # "" for no reason: a primary key has no NULLs.
+    reason: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int]
+
+    # On SQLite the rows live in the primary key's own tree: one write a trigger, not two.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class RollupZone(db.Model):
+    """The UTC offsets of the zone the weekly rollup is counted in, each from the moment it starts."""
+
+    starts_at: Mapped[datetime] = mapped_column(primary_key=True)
+    offset_minutes: Mapped[int]
+    zone: Mapped[str] = mapped_column(String(64))
 
 
 user_units = Table(

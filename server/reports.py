@@ -6,12 +6,12 @@ days, weeks, months and hours, which keeps the SQL the same on SQLite and Postgr
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, case, cast, extract, func
 
-from . import stats
+from . import rollup, stats
 from .models import Area, Response, Unit, db
 
 
@@ -223,8 +223,48 @@ def period_figures_by_unit(units, first, last, tz_name, include_flagged=False, c
     return result
 
 
-def weekly_counts(units, first, last, tz_name, include_flagged=False, channels=None):
-    """Return {unit_id: {monday: Tally}} for every local week of first..last, counted per week in the database."""
+def weekly_counts(units, first, last, tz_name, include_flagged=False, channels=None, now=None):
+    """Return {unit_id: {monday: Tally}} for every local week of first..last.
+
+    Weeks are read from the weekly rollup. A week cut by first or last is its rollup less the
+    answers of its days outside first..last when those have fewer days up to today (the current
+    week: its days to come hold no answers yet), else the answers of its days inside, counted.
+    """
+    mondays = stats.week_mondays(first, last)
+    result = {u.id: {monday: stats.Tally() for monday in mondays} for u in units}
+    if not rollup.ready(tz_name):
+        _count_weeks(result, units, first, last, tz_name, include_flagged, channels)
+        return result
+    today = stats.today(tz_name, now)
+
+    def past_days(a, b):  # how many of the days a..b are not in the future
+        return max(0, (min(b, today) - a).days + 1)
+
+    from_rollup, counted, subtracted = set(mondays), [], []
+    for monday in {mondays[0], mondays[-1]}:
+        sunday = monday + timedelta(days=6)
+        inside = (max(first, monday), min(last, sunday))
+        outside = [part for part in ((monday, first - timedelta(days=1)), (last + timedelta(days=1), sunday))
+                   if part[0] <= part[1]]
+        if sum(past_days(*part) for part in outside) < past_days(*inside):
+            subtracted += outside
+        else:
+            from_rollup.discard(monday)
+            counted.append(inside)
+    if from_rollup:
+        for unit_id, monday, scale, score, n in rollup.week_counts(
+                [u.id for u in units], min(from_rollup), max(from_rollup), include_flagged, channels):
+            if monday in from_rollup:
+                result[unit_id][monday].add(scale, score, n)
+    for part in counted:
+        _count_weeks(result, units, *part, tz_name, include_flagged, channels)
+    for part in subtracted:
+        _count_weeks(result, units, *part, tz_name, include_flagged, channels, sign=-1)
+    return result
+
+
+def _count_weeks(result, units, first, last, tz_name, include_flagged, channels, sign=1):
+    """Add (sign=-1: take away) the answers of local days first..last to result's weeks, counted per week."""
     mondays = stats.week_mondays(first, last)
     start, end = stats.day_range(first, last, tz_name)
     # Where each week after the first begins, in UTC: a CASE sorts answers into weeks.
@@ -236,10 +276,8 @@ def weekly_counts(units, first, last, tz_name, include_flagged=False, channels=N
         db.select(*columns, func.count()).where(Response.score.is_not(None)).group_by(*columns),
         units, start, end, include_flagged, channels,
     )
-    result = {u.id: {monday: stats.Tally() for monday in mondays} for u in units}
     for unit_id, scale, score, *week, n in db.session.execute(query):
-        result[unit_id][mondays[week[0] if week else 0]].add(scale, score, n)
-    return result
+        result[unit_id][mondays[week[0] if week else 0]].add(scale, score, sign * n)
 
 
 def monthly_fft(units, first=None, last=None, tz_name="Europe/Helsinki"):

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import MetaData, text
 
-from server import create_app, org
+from server import create_app, org, rollup
 from server.models import db
 
 PASSWORD = "correct horse battery"
@@ -87,6 +87,8 @@ def app(migrated_template, tmp_path):
             tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                # The weekly rollup's zone, as the migration leaves it.
+                rollup.rebuild(conn, app.config["HYMY_TIMEZONE"])
         yield app
         db.session.remove()
         db.engine.dispose()

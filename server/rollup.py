@@ -1,0 +1,211 @@
+"""Answers counted per unit and local week, kept exact by the database itself.
+
+Area views and the change detector count weeks of answers for hundreds of units; the rollup
+`response_week` holds those counts already grouped, a few dozen rows per unit and week where
+the answers are hundreds. Triggers on `response` add and subtract every row that is inserted,
+deleted or updated, whoever writes it (the API, the staff log, `hymy import`, `hymy purge`, a
+person at the database prompt), in the same transaction as the write.
+
+A week is a local ISO week in HYMY_TIMEZONE. The triggers cannot run zoneinfo, so
+`rollup_zone` lists the zone's UTC offsets from 1970 to 2100, each from the moment it starts,
+and a trigger looks up the offset in force when the answer was given. When the configured zone
+is not the one counted in, the rollup is recounted from the answers (rebuild()).
+
+The migration that made the rollup calls create_triggers() and rebuild(): change them with
+care, and never in a way that an older database could not take.
+"""
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import String, type_coerce
+
+from .models import ResponseWeek, RollupZone, db
+
+log = logging.getLogger(__name__)
+
+KEY = ("unit_id", "monday", "channel", "counted", "scale", "score", "reason")
+_KEY = ", ".join(KEY)
+
+# The local Monday of an answer's week, from its naive UTC time and the zone's offset then.
+_SQLITE_OFFSET = ("(SELECT offset_minutes FROM rollup_zone WHERE starts_at <= {row}.answered_at"
+                  " ORDER BY starts_at DESC LIMIT 1)")
+_SQLITE_MONDAY = "date({row}.answered_at, coalesce(" + _SQLITE_OFFSET + ", 0) || ' minutes', 'weekday 0', '-6 days')"
+_SQLITE_FIELDS = ("{row}.unit_id, " + _SQLITE_MONDAY + ", {row}.channel, {row}.flags = '', {row}.scale, {row}.score,"
+                  " coalesce({row}.reason, '')")
+_SQLITE_MATCH = " AND ".join(f"{k} = ({{{i}}})" for i, k in enumerate(KEY))
+
+_PG_FIELDS = (
+    "r.unit_id, date_trunc('week', r.answered_at + make_interval(mins => coalesce(z.offset_minutes, 0)))::date,"
+    " r.channel, r.flags = '', r.scale, r.score, coalesce(r.reason, '')"
+)
+_PG_GROUPED = (
+    "SELECT " + _PG_FIELDS + ", count(*) AS n FROM {rows} r LEFT JOIN LATERAL (SELECT offset_minutes FROM rollup_zone"
+    " WHERE starts_at <= r.answered_at ORDER BY starts_at DESC LIMIT 1) z ON true"
+    " WHERE r.score IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7"
+)
+_PG_ADD = (
+    "INSERT INTO response_week AS w (" + _KEY + ", n) " + _PG_GROUPED + " ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    " ON CONFLICT (" + _KEY + ") DO UPDATE SET n = w.n + EXCLUDED.n;"
+)
+_PG_SUBTRACT = (
+    "UPDATE response_week w SET n = w.n - g.n FROM (" + _PG_GROUPED + ") AS g ("
+    + _KEY + ", n) WHERE " + " AND ".join(f"w.{k} = g.{k}" for k in KEY) + ";"
+    " DELETE FROM response_week WHERE n = 0 AND (" + _KEY + ") IN (SELECT " + _KEY + " FROM ("
+    + _PG_GROUPED + ") AS g (" + _KEY + ", n));"
+)
+
+
+def _sqlite_triggers():
+    def fields(row):
+        return _SQLITE_FIELDS.format(row=row)
+
+    def add(row):
+        return (f"INSERT INTO response_week ({_KEY}, n) SELECT {fields(row)}, 1 WHERE {row}.score IS NOT NULL"
+                f" ON CONFLICT ({_KEY}) DO UPDATE SET n = n + 1;")
+
+    def subtract(row):
+        values = [f"{row}.unit_id", _SQLITE_MONDAY.format(row=row), f"{row}.channel", f"{row}.flags = ''",
+                  f"{row}.scale", f"{row}.score", f"coalesce({row}.reason, '')"]
+        match = _SQLITE_MATCH.format(*values)
+        return (f"UPDATE response_week SET n = n - 1 WHERE {match};"
+                f" DELETE FROM response_week WHERE n = 0 AND {match};")
+
+    return [
+        f"CREATE TRIGGER response_week_insert AFTER INSERT ON response BEGIN {add('NEW')} END",
+        f"CREATE TRIGGER response_week_delete AFTER DELETE ON response BEGIN {subtract('OLD')} END",
+        f"CREATE TRIGGER response_week_update AFTER UPDATE ON response BEGIN {subtract('OLD')} {add('NEW')} END",
+    ]
+
+
+def _postgresql_triggers():
+    def function(name, body):
+        return (f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NULL; END $$")
+
+    return [
+        function("response_week_insert", _PG_ADD.format(rows="new_rows")),
+        function("response_week_delete", _PG_SUBTRACT.format(rows="old_rows")),
+        function("response_week_update", _PG_SUBTRACT.format(rows="old_rows") + " " + _PG_ADD.format(rows="new_rows")),
+        "CREATE TRIGGER response_week_insert AFTER INSERT ON response REFERENCING NEW TABLE AS new_rows"
+        " FOR EACH STATEMENT EXECUTE FUNCTION response_week_insert()",
+        "CREATE TRIGGER response_week_delete AFTER DELETE ON response REFERENCING OLD TABLE AS old_rows"
+        " FOR EACH STATEMENT EXECUTE FUNCTION response_week_delete()",
+        "CREATE TRIGGER response_week_update AFTER UPDATE ON response REFERENCING OLD TABLE AS old_rows"
+        " NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION response_week_update()",
+    ]
+
+
+TRIGGERS = ("response_week_insert", "response_week_delete", "response_week_update")
+
+
+def create_triggers(connection):
+    """Create the triggers that keep response_week exact."""
+    statements = _postgresql_triggers() if connection.dialect.name == "postgresql" else _sqlite_triggers()
+    for statement in statements:
+        connection.exec_driver_sql(statement)
+
+
+def drop_triggers(connection):
+    """Drop the triggers (and on PostgreSQL their functions)."""
+    for name in TRIGGERS:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON response")
+            connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {name}()")
+        else:
+            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+
+
+@lru_cache(maxsize=8)
+def zone_offsets(tz_name, first_year=1970, last_year=2100):
+    """Return [(naive UTC start, offset in minutes)]: the zone's offsets between the years, to the minute."""
+    zone = ZoneInfo(tz_name)
+
+    def offset(moment):
+        return int(moment.replace(tzinfo=UTC).astimezone(zone).utcoffset().total_seconds()) // 60
+
+    moment, end = datetime(first_year, 1, 1), datetime(last_year, 1, 1)
+    current = offset(moment)
+    # The first offset also stands for every earlier moment.
+    result = [(datetime(1, 1, 1), current)]
+    while moment < end:
+        following = moment + timedelta(days=1)
+        if offset(following) != current:
+            before, after = moment, following
+            while after - before > timedelta(minutes=1):
+                middle = before + timedelta(minutes=(after - before) // timedelta(minutes=1) // 2)
+                before, after = (middle, after) if offset(middle) == current else (before, middle)
+            current = offset(after)
+            result.append((after, current))
+        moment = following
+    return result
+
+
+def stored_zone():
+    """Return the zone the rollup is counted in, or None before it was ever counted."""
+    return db.session.execute(db.select(RollupZone.zone).limit(1)).scalar()
+
+
+def rebuild(connection, tz_name):
+    """Count the rollup again from every answer, in the zone; the caller commits."""
+    if connection.dialect.name == "postgresql":
+        # Writers wait; readers go on and see the old counts until the commit.
+        connection.exec_driver_sql("LOCK TABLE response IN SHARE ROW EXCLUSIVE MODE")
+    connection.execute(RollupZone.__table__.delete())
+    connection.execute(RollupZone.__table__.insert(), [
+        {"starts_at": starts_at.replace(tzinfo=UTC), "offset_minutes": minutes, "zone": tz_name}
+        for starts_at, minutes in zone_offsets(tz_name)
+    ])
+    connection.execute(ResponseWeek.__table__.delete())
+    if connection.dialect.name == "postgresql":
+        grouped = _PG_GROUPED.format(rows="response")
+    else:
+        grouped = (f"SELECT {_SQLITE_FIELDS.format(row='response')}, count(*) FROM response"
+                   " WHERE score IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7")
+    connection.exec_driver_sql(f"INSERT INTO response_week ({_KEY}, n) {grouped}")
+
+
+def ready(tz_name):
+    """Return whether the rollup counts weeks in tz_name, recounting it first if that is HYMY_TIMEZONE."""
+    zone = stored_zone()
+    if zone == tz_name:
+        return True
+    if tz_name != current_app.config["HYMY_TIMEZONE"]:
+        return False
+    log.warning("counting the weekly rollup in %s (it was counted in %s)", tz_name, zone)
+    rebuild(db.session.connection(), tz_name)
+    db.session.commit()
+    return True
+
+
+def week_counts(unit_ids, first_monday, last_monday, include_flagged=False, channels=None, by_reason=False):
+    """Yield (unit_id, monday, scale, score, [reason or None,] n) for the local weeks first_monday..last_monday.
+
+    Rows come as stored, in primary-key order, not summed over channels and flags: a key may
+    come more than once, and the caller adds them up. Summing them in the database would sort
+    them all again, for little: most weeks of a unit have one channel.
+    """
+    week = ResponseWeek
+    # The dates as the database hands them over; each distinct one is parsed once below.
+    columns = [week.unit_id, type_coerce(week.monday, String), week.scale, week.score, week.n]
+    if by_reason:
+        columns.insert(4, week.reason)
+    query = db.select(*columns).where(
+        week.unit_id.in_(unit_ids), week.monday >= first_monday, week.monday <= last_monday
+    )
+    if not include_flagged:
+        query = query.where(week.counted.is_(True))
+    if channels:
+        query = query.where(week.channel.in_(channels))
+    days = {}
+    for row in db.session.execute(query):
+        day = row[1]
+        monday = days.get(day)
+        if monday is None:
+            monday = days[day] = day if isinstance(day, date) else date.fromisoformat(day)
+        if by_reason:
+            yield row[0], monday, row[2], row[3], row[4] or None, row[5]
+        else:
+            yield row[0], monday, row[2], row[3], row[4]

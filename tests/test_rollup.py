@@ -1,0 +1,183 @@
+"""The weekly rollup: exact after every kind of write, in the configured zone, equal to a count of the answers."""
+
+import csv
+import random
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from server import cli, create_app, insight, reports, rollup
+from server.models import Response, ResponseWeek, db, utcnow
+from tests.conftest import _config, new_id
+from tests.test_api import enrol, post
+from tests.test_staff import log
+
+HELSINKI = "Europe/Helsinki"
+
+
+def expected(tz_name=HELSINKI):
+    """The rollup as counted here from every stored answer with zoneinfo: {key: n}."""
+    zone = ZoneInfo(tz_name)
+    counts = Counter()
+    for r in db.session.execute(db.select(Response).where(Response.score.is_not(None))).scalars():
+        day = r.answered_at.astimezone(zone).date()
+        monday = day - timedelta(days=day.weekday())
+        counts[(r.unit_id, monday, r.channel, r.flags == "", r.scale, r.score, r.reason or "")] += 1
+    return dict(counts)
+
+
+def stored():
+    db.session.expire_all()
+    rows = db.session.execute(db.select(ResponseWeek)).scalars()
+    return {(w.unit_id, w.monday, w.channel, w.counted, w.scale, w.score, w.reason): w.n for w in rows}
+
+
+def add(unit, at, score=5, **fields):
+    db.session.add(Response(
+        id=new_id(), unit_id=unit.id, channel=fields.pop("channel", "kiosk"), score=score, scale=unit.scale,
+        answered_at=at, received_at=utcnow(), flags=fields.pop("flags", ""), **fields,
+    ))
+    db.session.commit()
+
+
+def local(text, tz_name=HELSINKI):
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(tz_name))
+
+
+def test_every_way_of_writing_answers_keeps_the_weekly_counts_exact(app, client, runner, make_unit, login_as, tmp_path):
+    unit = make_unit("Vastaanotto")
+    code = unit.code
+    token = enrol(client, unit)
+    # Kiosk answers, one a quick repeat (flagged), and a replay that must not count twice.
+    body = {"id": new_id(), "unit": unit.code, "score": 1, "reason": "waiting_time"}
+    assert post(client, body, token).status_code == 201
+    assert post(client, body, token).status_code == 200
+    assert post(client, {"id": new_id(), "unit": unit.code, "score": 1}, token).status_code == 201
+    assert post(client, {"id": new_id(), "unit": unit.code, "score": 4}).status_code == 201  # a phone by QR
+    assert stored() == expected() and sum(stored().values()) == 3
+    assert any(not counted for (_u, _m, _c, counted, *_rest) in stored()), "the repeat is kept apart"
+
+    login_as("staff", scope=[unit.code])
+    assert log(client, unit, score="5", comment="Kiitos").status_code == 302
+    entry = db.session.execute(db.select(Response).where(Response.kind.is_not(None))).scalar_one()
+    client.post(f"/staff/entries/{entry.id}/edit", data={"kind": "suggestion", "channel": "phone", "score": "2",
+                                                         "reason": "information", "comment": ""})
+    db.session.refresh(entry)
+    assert entry.score == 2
+    assert stored() == expected()
+    client.post(f"/staff/entries/{entry.id}/delete")
+    assert db.session.execute(db.select(Response.id).where(Response.id == entry.id)).first() is None
+    assert stored() == expected()
+
+    path = tmp_path / "old.csv"
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"])
+        for days in range(0, 800, 7):
+            at = (datetime(2026, 11, 29, 21, 59, tzinfo=UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            writer.writerow([new_id(), code, "import", 1 + days % 5, "smiley5", "", "", "", "fi", at])
+    result = runner.invoke(cli.main, ["import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert stored() == expected() and sum(stored().values()) == 3 + 115
+
+    result = runner.invoke(cli.main, ["purge", "--older-than", "365", "--staff-older-than", "365"])
+    assert result.exit_code == 0, result.output
+    assert stored() == expected() and sum(stored().values()) < 3 + 115
+
+
+def test_weeks_turn_at_local_midnight_between_sunday_and_monday_in_both_changes_of_summer_time(app, make_unit):
+    unit = make_unit("Vastaanotto")
+    # 2026's summer time starts on Sunday 29 March and ends on Sunday 25 October.
+    for sunday in ("2026-03-29", "2026-10-25", "2026-11-29"):
+        add(unit, local(f"{sunday}T23:59:59"), score=1)
+        add(unit, local(f"{sunday}T00:00:00") + timedelta(days=1), score=5)
+    weeks = {(monday, score): n for (_u, monday, _c, _k, _s, score, _r), n in stored().items()}
+    assert weeks == {
+        (date(2026, 3, 23), 1): 1, (date(2026, 3, 30), 5): 1,
+        (date(2026, 10, 19), 1): 1, (date(2026, 10, 26), 5): 1,
+        (date(2026, 11, 23), 1): 1, (date(2026, 11, 30), 5): 1,
+    }
+    assert stored() == expected()
+
+
+def test_another_zone_recounts_the_weeks_at_its_first_use(app, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    # Monday 01:30 in Helsinki is still Sunday evening in New York.
+    add(unit, local("2026-11-30T01:30:00"))
+    assert list(stored())[0][1] == date(2026, 11, 30)
+    unit_id, url = unit.id, app.config["SQLALCHEMY_DATABASE_URI"]
+    other = create_app(_config(url) | {"HYMY_TIMEZONE": "America/New_York"})
+    with other.app_context():
+        insight.unit_counts([db.session.get(type(unit), unit_id)], date(2026, 11, 30), "America/New_York")
+        assert rollup.stored_zone() == "America/New_York"
+        assert list(stored())[0][1] == date(2026, 11, 23)
+        assert stored() == expected("America/New_York")
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_zone_other_than_the_configured_one_is_counted_from_the_answers(app, make_unit):
+    unit = make_unit("Vastaanotto")
+    add(unit, local("2026-11-30T01:30:00"))
+    first = date(2026, 11, 16)
+    weeks = reports.weekly_counts([unit], first, date(2026, 12, 6), "America/New_York")[unit.id]
+    assert weeks[date(2026, 11, 23)].answers == 1 and weeks[date(2026, 11, 30)].answers == 0
+    assert rollup.stored_zone() == HELSINKI
+
+
+@pytest.fixture
+def busy_units(make_unit):
+    """Two units with six hundred answers over nine weeks: channels, flags, reasons, no score."""
+    units = [make_unit("Vastaanotto"), make_unit("Neuvola")]
+    rng = random.Random(3)
+    start = datetime(2026, 9, 20, tzinfo=UTC)
+    rows = []
+    for _ in range(600):
+        at = start + timedelta(seconds=rng.randint(0, 70 * 86400))
+        unit = rng.choice(units)
+        rows.append(Response(
+            id=new_id(), unit_id=unit.id, channel=rng.choice(["kiosk", "qr", "spoken"]),
+            score=rng.choice([None, 1, 2, 3, 4, 5]), scale="smiley5", reason=rng.choice([None, "waiting_time"]),
+            answered_at=at, received_at=at, flags=rng.choice(["", "", "", "repeat"]),
+        ))
+    db.session.add_all(rows)
+    db.session.commit()
+    return units
+
+
+def counted_without_the_rollup(monkeypatch, fn, *args, **kwargs):
+    with monkeypatch.context() as patch:
+        patch.setattr(rollup, "ready", lambda tz_name: False)
+        return fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize("first, last, today", [
+    (date(2026, 9, 14), date(2026, 11, 29), None),  # whole weeks
+    (date(2026, 9, 23), date(2026, 11, 26), None),  # weeks cut after Tuesday and Thursday: a rollup less two days
+    (date(2026, 9, 26), date(2026, 11, 24), None),  # cut after Friday and Tuesday: the days inside counted
+    (date(2026, 9, 14), date(2026, 11, 24), date(2026, 11, 24)),  # today Tuesday, the week's rest to come
+    (date(2026, 11, 18), date(2026, 11, 19), None),  # two days of one week
+])
+@pytest.mark.parametrize("include_flagged, channels", [(False, None), (True, None), (False, ["qr", "spoken"])])
+def test_the_area_weeks_from_the_rollup_equal_a_count_of_the_answers(monkeypatch, busy_units, first, last, today,
+                                                                      include_flagged, channels):
+    now = datetime.combine(today, datetime.min.time(), ZoneInfo(HELSINKI)) + timedelta(hours=12) if today else None
+    args = (busy_units, first, last, HELSINKI, include_flagged, channels, now)
+    from_rollup = reports.weekly_counts(*args)
+    from_answers = counted_without_the_rollup(monkeypatch, reports.weekly_counts, *args)
+    shown = {u: {m: (t.answers, t.positive, t.negative) for m, t in weeks.items()} for u, weeks in from_rollup.items()}
+    assert shown == {u: {m: (t.answers, t.positive, t.negative) for m, t in weeks.items()}
+                     for u, weeks in from_answers.items()}
+    assert sum(t.answers for weeks in from_rollup.values() for t in weeks.values()) > 5
+
+
+def test_the_change_detector_counts_the_same_from_the_rollup_as_from_the_answers(monkeypatch, busy_units):
+    monday = date(2026, 11, 23)
+    from_rollup = insight.unit_counts(busy_units, monday, HELSINKI)
+    from_answers = counted_without_the_rollup(monkeypatch, insight.unit_counts, busy_units, monday, HELSINKI)
+    for unit in busy_units:
+        for mine, theirs in zip(from_rollup[unit], from_answers[unit], strict=True):
+            assert vars(mine) == vars(theirs)
+    assert from_rollup[busy_units[0]][0].answers > 0
