@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 
 from . import insight, kiosk_hours, mail, org, reports, stats
 from .auth import get_area_for_user, get_unit_for_user, role_required
-from .models import LANGS, Area, Response, db
+from .models import HAS_COMMENT, LANGS, Area, Response, db
 
 bp = Blueprint("insight", __name__, url_prefix="/manage")
 
@@ -57,7 +57,7 @@ def highlights(unit, start, end, limit=HIGHLIGHTS):
     """Return the week's latest positive comments and logged praise: text, day and source, never who logged it."""
     rows = db.session.execute(
         db.select(Response.scale, Response.score, Response.kind, Response.comment, Response.answered_at)
-        .where(Response.unit_id == unit.id, Response.comment.is_not(None), Response.comment != "",
+        .where(Response.unit_id == unit.id, *HAS_COMMENT,
                Response.flags == "", Response.answered_at >= start, Response.answered_at < end)
         .order_by(Response.answered_at.desc())
         .limit(500)

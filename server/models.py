@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask_babel import get_locale, gettext
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Table, TypeDecorator, text
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Table, TypeDecorator, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -268,7 +268,18 @@ class Response(db.Model):
         Index("ix_response_segmented", "unit_id", "answered_at", sqlite_where=text("segment IS NOT NULL"),
               postgresql_where=text("segment IS NOT NULL")),
         Index("ix_response_device_answered", "device_id", "answered_at"),
+        # The latest comments and the staff's remarks, found without reading every answer of the unit.
+        Index("ix_response_commented", "unit_id", "answered_at",
+              sqlite_where=text("comment IS NOT NULL AND comment != ''"),
+              postgresql_where=text("comment IS NOT NULL AND comment != ''")),
+        Index("ix_response_logged", "unit_id", "answered_at", sqlite_where=text("kind IS NOT NULL"),
+              postgresql_where=text("kind IS NOT NULL")),
     )
+
+
+# An answer with a comment, written as ix_response_commented's own condition (a literal, not a
+# parameter) so that the planner picks that index.
+HAS_COMMENT = (Response.comment.is_not(None), Response.comment != literal_column("''"))
 
 
 class ResponseWeek(db.Model):

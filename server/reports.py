@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, case, cast, extract, func
 
 from . import rollup, stats
-from .models import Area, Response, Unit, db
+from .models import HAS_COMMENT, Area, Response, Unit, db
 
 
 class SelectionError(ValueError):
@@ -116,7 +116,7 @@ def latest_comments(unit, limit=10, start=None, end=None, include_flagged=True, 
     logged=True keeps only remarks staff logged, logged=False only clients' own answers.
     """
     query = _filtered(
-        db.select(Response).where(Response.comment.is_not(None), Response.comment != ""),
+        db.select(Response).where(*HAS_COMMENT),
         [unit], start, end, include_flagged, channels,
     )
     if logged is not None:

@@ -13,7 +13,7 @@ from wtforms.validators import Length, Optional
 from . import stats
 from .auth import get_unit_for_user, role_required
 from .insight_models import WallLink
-from .models import Response, Unit, db, utcnow
+from .models import HAS_COMMENT, Response, Unit, db, utcnow
 
 bp = Blueprint("wall", __name__)
 
@@ -48,7 +48,7 @@ def praise_items(units, now=None, days=WALL_DAYS, limit=WALL_ITEMS):
     rows = db.session.execute(
         db.select(Response.scale, Response.score, Response.kind, Response.comment, Response.answered_at,
                   Response.id)
-        .where(Response.unit_id.in_([u.id for u in units]), Response.comment.is_not(None), Response.comment != "",
+        .where(Response.unit_id.in_([u.id for u in units]), *HAS_COMMENT,
                Response.flags == "", Response.answered_at >= since)
         .order_by(Response.answered_at.desc())
         .limit(limit * 10)
