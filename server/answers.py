@@ -20,8 +20,11 @@ _RESPONSES = Response.__table__.c
 
 
 def _response_inserts(insert):
-    """Build the plain and the kiosk answer insert; a stored id makes either insert nothing, without an error."""
-    plain = insert(Response.__table__).on_conflict_do_nothing(index_elements=[_RESPONSES.id])
+    """Build the plain and the kiosk answer insert; a stored id makes either insert nothing, without an error.
+
+    They return the id of what they stored: psycopg's row count of such an insert is -1.
+    """
+    plain = insert(Response.__table__).on_conflict_do_nothing(index_elements=[_RESPONSES.id]).returning(_RESPONSES.id)
     # A kiosk's answer is a repeat when the same kiosk answered within the unit's repeat window just
     # before: the insert itself decides, so the check costs no statement of its own and sees every
     # answer committed before this one.
@@ -256,9 +259,9 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
     unit_id = answer.unit.id  # read before the commit, which expires ORM objects
     # A plain table insert with bound parameters: its compiled form is cached across requests.
     # On SQLite the insert commits by itself when nothing else was written first (server/sqlite.py).
-    inserted = connection.execute(statement, values, execution_options=sqlite.SINGLE_STATEMENT).rowcount
+    inserted = connection.execute(statement, values, execution_options=sqlite.SINGLE_STATEMENT).first()
     db.session.commit()
-    if inserted:
+    if inserted is not None:
         if negative:
             _check_alerts(unit_id)
         return "stored"
