@@ -46,8 +46,19 @@ def select_locale():
     return request.accept_languages.best_match(LANGS) or current_app.config["HYMY_DEFAULT_LANG"]
 
 
+def refresh_language():
+    """Let each page pick its own language, even when requests share an app context (tests).
+
+    The JSON API answers in English and picks no language: its requests skip this and the next hook.
+    """
+    if request.blueprint != "api":
+        flask_babel.refresh()
+
+
 def remember_language():
     """Keep a language chosen on a staff page for the rest of the session (never on client pages)."""
+    if request.blueprint == "api":
+        return
     lang = request.args.get("lang")
     if lang in LANGS and request.blueprint in ("manage", "staff", "admin", "auth", "insight", "settings", "public"):
         session["lang"] = lang
@@ -96,8 +107,7 @@ def create_app(test_config=None):
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
-    # Each request picks its own language, even when requests share an app context (tests).
-    app.before_request(flask_babel.refresh)
+    app.before_request(refresh_language)
     app.before_request(remember_language)
     csrf.init_app(app)
     login_manager.init_app(app)

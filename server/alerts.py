@@ -65,7 +65,7 @@ def check_unit(unit_id, now=None):
     # Two negative answers at once both see the rule fire: a no-op write to the rule takes its
     # lock (a row lock on PostgreSQL, the write lock on SQLite) until the commit, so the second
     # sees the first one's alert below instead of raising its own.
-    db.session.execute(LOCK_RULE, {"rule_id": rule.id})
+    db.session.connection().execute(LOCK_RULE, {"rule_id": rule.id})
     if _alert_covering(rule, start, latest) is not None:
         db.session.rollback()
         return []  # one burst, one alert: answers that keep coming extend nothing new
@@ -82,7 +82,7 @@ def _negative_share_rule(unit_id):
 
     A unit without one gets the default stored.
     """
-    rule = db.session.execute(NEGATIVE_SHARE_RULE, {"unit_id": unit_id}).first()
+    rule = db.session.connection().execute(NEGATIVE_SHARE_RULE, {"unit_id": unit_id}).first()
     if rule is None:
         rule = AlertRule(unit_id=unit_id, **DEFAULT_RULE)
         db.session.add(rule)
@@ -109,7 +109,7 @@ LOCK_RULE = db.update(AlertRule.__table__).where(_RULES.id == db.bindparam("rule
 
 def _window_counts(unit_id, start, end):
     """Return (answers, negative answers, the latest answer's time) of the unit in the window."""
-    rows = db.session.execute(WINDOW_COUNTS, {"unit_id": unit_id, "start": start, "end": end}).all()
+    rows = db.session.connection().execute(WINDOW_COUNTS, {"unit_id": unit_id, "start": start, "end": end}).all()
     answers = sum(row[2] for row in rows)
     negative = sum(row[2] for row in rows if stats.SCALES[row[0]].polarity(row[1]) == "negative")
     latest = max((aware_utc(row[3]) for row in rows), default=None)

@@ -5,7 +5,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from . import alerts, models, sqlite, stats
 from .errors import ApiError
@@ -15,17 +16,34 @@ from .redact import redact
 logger = logging.getLogger(__name__)
 # The answer path's statements are built once, with bound parameters: building a statement costs
 # more than running one of these on SQLite.
-RESPONSE_INSERT = Response.__table__.insert()
 _RESPONSES = Response.__table__.c
-# A kiosk's answer is a repeat when the same kiosk answered within the unit's repeat window just
-# before: the insert itself decides, so the check costs no statement of its own and sees every
-# answer committed before this one.
-KIOSK_RESPONSE_INSERT = RESPONSE_INSERT.values(flags=db.case(
-    (db.exists().where(_RESPONSES.device_id == db.bindparam("repeat_device_id"),
-                       _RESPONSES.answered_at > db.bindparam("repeat_after"),
-                       _RESPONSES.answered_at <= db.bindparam("repeat_until")), db.bindparam("repeat_flags")),
-    else_=db.bindparam("plain_flags"),
-))
+
+
+def _response_inserts(insert):
+    """Build the plain and the kiosk answer insert; a stored id makes either insert nothing, without an error.
+
+    They return the id of what they stored: psycopg's row count of such an insert is -1.
+    """
+    plain = insert(Response.__table__).on_conflict_do_nothing(index_elements=[_RESPONSES.id]).returning(_RESPONSES.id)
+    # A kiosk's answer is a repeat when the same kiosk answered within the unit's repeat window just
+    # before: the insert itself decides, so the check costs no statement of its own and sees every
+    # answer committed before this one.
+    kiosk = plain.values(flags=db.case(
+        (db.exists().where(_RESPONSES.device_id == db.bindparam("repeat_device_id"),
+                           _RESPONSES.answered_at > db.bindparam("repeat_after"),
+                           _RESPONSES.answered_at <= db.bindparam("repeat_until")), db.bindparam("repeat_flags")),
+        else_=db.bindparam("plain_flags"),
+    ))
+    return plain, kiosk
+
+
+RESPONSE_INSERTS = {"sqlite": _response_inserts(sqlite_dialect.insert),
+                    "postgresql": _response_inserts(postgresql.insert)}
+# What a replay is compared with: a plain row, cheaper to read than an ORM object.
+STORED_CONTENT = db.select(
+    _RESPONSES.unit_id, _RESPONSES.score, _RESPONSES.reason, _RESPONSES.comment, _RESPONSES.segment,
+    _RESPONSES.lang, _RESPONSES.answered_at,
+).where(_RESPONSES.id == db.bindparam("id"))
 
 MAX_COMMENT = 2000
 MAX_FUTURE = timedelta(minutes=10)
@@ -57,7 +75,7 @@ UNIT_SNAPSHOT = db.select(*SNAPSHOT_COLUMNS).where(Unit.__table__.c.code == db.b
 
 def unit_snapshot(code):
     """Read the unit with the code as a snapshot, None if there is none: one Core query, no ORM state."""
-    row = db.session.execute(UNIT_SNAPSHOT, {"code": code}).first()
+    row = db.session.connection().execute(UNIT_SNAPSHOT, {"code": code}).first()
     return None if row is None else UnitSnapshot(*row)
 
 
@@ -228,29 +246,29 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
         "comment": answer.comment, "segment": answer.segment, "lang": answer.lang, "kind": kind,
         "answered_at": answer.answered_at, "received_at": utcnow(), "flags": flags,
     }
-    statement = RESPONSE_INSERT
+    # Statements run on the session's connection: the same transaction, without the ORM's per-statement work.
+    connection = db.session.connection()
+    statement, kiosk_statement = RESPONSE_INSERTS[connection.dialect.name]
     window = timedelta(seconds=answer.unit.repeat_window_s or 0)
     if device is not None and window:
-        statement = KIOSK_RESPONSE_INSERT
+        statement = kiosk_statement
         values.update(repeat_device_id=device.id, repeat_after=answer.answered_at - window,
                       repeat_until=answer.answered_at, repeat_flags=(flags + " repeat").strip(),
                       plain_flags=values.pop("flags"))
     negative = answer.score is not None and stats.SCALES[answer.unit.scale].polarity(answer.score) == "negative"
     unit_id = answer.unit.id  # read before the commit, which expires ORM objects
-    try:
-        # A plain table insert with bound parameters: its compiled form is cached across requests.
-        # On SQLite the insert commits by itself when nothing else was written first (server/sqlite.py).
-        db.session.execute(statement, values, execution_options=sqlite.SINGLE_STATEMENT)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-    else:
+    # A plain table insert with bound parameters: its compiled form is cached across requests.
+    # On SQLite the insert commits by itself when nothing else was written first (server/sqlite.py).
+    inserted = connection.execute(statement, values, execution_options=sqlite.SINGLE_STATEMENT).first()
+    db.session.commit()
+    if inserted is not None:
         if negative:
             _check_alerts(unit_id)
         return "stored"
-    existing = db.session.get(Response, answer.id)
-    if existing is None:  # the conflict was not on the id: a bug, not a replay
-        raise RuntimeError(f"insert of answer {answer.id} failed without a stored answer")
+    existing = db.session.connection().execute(STORED_CONTENT, {"id": answer.id}).first()
+    db.session.commit()
+    if existing is None:  # deleted between the insert and the read: only retention does that
+        raise RuntimeError(f"answer {answer.id} was neither stored nor found")
     if not same_content(existing, answer):
         raise ApiError(409, "an answer with this id exists with other content", "id")
     return "duplicate"

@@ -34,6 +34,10 @@ def json_body():
         raise ApiError(400, "the body is not valid JSON", "body") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "the body must be a JSON object", "body")
+    if b"\\" not in data:
+        # Lone surrogates and NULs reach a decoded body only through escapes: the decoder refuses
+        # the one raw, and JSON forbids the other unescaped. Most bodies hold no backslash at all.
+        return payload
     try:
         # JSON may escape lone surrogates (\ud800) that no UTF-8 text, and so no database, can hold.
         json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -97,7 +101,7 @@ def bearer_kiosk():
     token_hash = bearer_token_hash()
     if token_hash is None:
         return None
-    row = db.session.execute(KIOSK_BY_TOKEN, {"token_hash": token_hash}).first()
+    row = db.session.connection().execute(KIOSK_BY_TOKEN, {"token_hash": token_hash}).first()
     if row is None:
         raise ApiError(401, "this device token is unknown or revoked: enrol the kiosk again", "Authorization")
     return Kiosk(row[0], row[1], answers.UnitSnapshot(*row[2:]))
@@ -163,7 +167,7 @@ def _mark_seen(kiosk):
     """Record the kiosk's contact; most answers write nothing here (see models.record_contact)."""
     seen = record_contact(kiosk.id, kiosk.last_seen_at, utcnow())
     if seen is not None:
-        db.session.execute(MARK_SEEN, {"device_id": kiosk.id, "last_seen_at": seen})
+        db.session.connection().execute(MARK_SEEN, {"device_id": kiosk.id, "last_seen_at": seen})
 
 
 @bp.post("/devices/enrol")
