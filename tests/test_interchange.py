@@ -340,3 +340,14 @@ def test_neutralise_and_unneutralise_are_exact_inverses(cell, written):
     assert interchange.neutralise(cell) == written
     if isinstance(cell, str):
         assert interchange.unneutralise(written) == cell
+
+
+def test_an_export_of_one_unit_holds_its_answers_alone_and_one_of_all_units_holds_every_answer(runner, make_unit):
+    one, other = make_unit("Vastaanotto"), make_unit("Palvelutalo")
+    mine = add_answer(one, at="2026-01-15T10:00:00", segment={"who": "relative"})
+    theirs = add_answer(other, at="2026-01-15T09:00:00")
+    only_one = rows_of(hymy(runner, "export", "responses", "--unit", one.code).output)
+    assert [r[0] for r in only_one[1:]] == [mine.id]
+    assert only_one[1][1] == one.code and only_one[1][7] == "who=relative"
+    everything = rows_of(hymy(runner, "export", "responses").output)
+    assert [(r[0], r[1]) for r in everything[1:]] == [(theirs.id, other.code), (mine.id, one.code)]
