@@ -278,16 +278,18 @@ def import_csv(stream, batch_size=5000, bulk_rows=BULK_ROWS):
 
 
 def _count_answers(connection):
+    """Count every stored answer."""
     return connection.execute(db.select(db.func.count()).select_from(Response)).scalar_one()
 
 
 def _set_indexes_aside(connection):
     """Drop the answers' secondary indexes inside the import's transaction; return the statements that rebuild them.
 
-    Keeping three indexes up to date row by row cost more than half of a large import; one
-    build each at the end costs a fraction of that. SQLite's DDL is transactional: the drop, the
-    rows and the rebuild commit together or not at all, so an import that fails, or a process that
-    dies, leaves the indexes as they were. Readers meanwhile see the last commit, indexes included.
+    Keeping three indexes up to date row by row cost a third of a large import's inserts (13
+    against 9 s of processor time for a million rows); building them once at the end takes about
+    3 s. SQLite's DDL is transactional: the drop, the rows and the rebuild commit together or not
+    at all, so an import that fails, or a process that dies, leaves the indexes as they were.
+    Readers meanwhile see the last commit, indexes included.
     The primary key stays (idempotency rests on it), as do unique indexes and triggers.
     """
     names = [name for _seq, name, unique, origin, _partial in connection.exec_driver_sql("PRAGMA index_list(response)")
