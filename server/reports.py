@@ -67,8 +67,10 @@ def count_answers(units, first=None, last=None, tz_name="Europe/Helsinki"):
 
 
 def answers_query(units, first=None, last=None, tz_name="Europe/Helsinki", include_flagged=False):
-    """A select of Response rows for the units, answered on local days first..last inclusive."""
-    query = db.select(Response).where(Response.unit_id.in_([u.id for u in units]))
+    """A select of Response rows for the units (None: every unit), answered on local days first..last inclusive."""
+    query = db.select(Response)
+    if units is not None:
+        query = query.where(Response.unit_id.in_([u.id for u in units]))
     query = _time_filter(query, first, last, tz_name)
     if not include_flagged:
         query = query.where(Response.flags == "")

@@ -2,15 +2,19 @@
 
 import csv
 import io
+import json
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
+from sqlalchemy import inspect, text
 
-from server import cli, create_app, interchange
+from server import cli, create_app, interchange, reports
 from server.models import Response, Unit, db
 from tests.conftest import TEST_DB_URL, _config, new_id
 
@@ -340,3 +344,125 @@ def test_neutralise_and_unneutralise_are_exact_inverses(cell, written):
     assert interchange.neutralise(cell) == written
     if isinstance(cell, str):
         assert interchange.unneutralise(written) == cell
+
+
+def test_an_export_of_one_unit_holds_its_answers_alone_and_one_of_all_units_holds_every_answer(runner, make_unit):
+    one, other = make_unit("Vastaanotto"), make_unit("Palvelutalo")
+    mine = add_answer(one, at="2026-01-15T10:00:00", segment={"who": "relative"})
+    theirs = add_answer(other, at="2026-01-15T09:00:00")
+    only_one = rows_of(hymy(runner, "export", "responses", "--unit", one.code).output)
+    assert [r[0] for r in only_one[1:]] == [mine.id]
+    assert only_one[1][1] == one.code and only_one[1][7] == "who=relative"
+    everything = rows_of(hymy(runner, "export", "responses").output)
+    assert [(r[0], r[1]) for r in everything[1:]] == [(theirs.id, other.code), (mine.id, one.code)]
+
+
+def response_indexes():
+    return sorted((i["name"], tuple(i["column_names"])) for i in inspect(db.engine).get_indexes("response"))
+
+
+def import_file(path, **options):
+    with path.open(encoding="utf-8", newline="") as file:
+        return interchange.import_csv(file, **options)
+
+
+@pytest.fixture
+def set_aside(monkeypatch):
+    """Count the times an import sets the indexes aside (a large import on SQLite)."""
+    calls = []
+    original = interchange._set_indexes_aside
+
+    def counted(connection):
+        calls.append(connection.dialect.name)
+        return original(connection)
+
+    monkeypatch.setattr(interchange, "_set_indexes_aside", counted)
+    return calls
+
+
+def test_a_large_import_finds_duplicates_exactly_and_leaves_every_index_in_place(app, make_unit, tmp_path, set_aside):
+    unit = make_unit("Vastaanotto")
+    stored = [row(unit) for _ in range(4)]
+    import_file(write_csv(tmp_path / "first.csv", stored))
+    indexes = response_indexes()
+    # Forty new rows, then the stored ones again in the last batch, long after the indexes went aside.
+    big = write_csv(tmp_path / "big.csv", [row(unit) for _ in range(40)] + stored)
+    assert import_file(big, batch_size=5, bulk_rows=10) == (40, 4)
+    assert set_aside == (["sqlite"] if db.engine.dialect.name == "sqlite" else [])
+    assert response_indexes() == indexes
+    assert count_responses() == 44
+    # The figures read the rebuilt covering index: the dashboard counts every answer.
+    assert reports.tally([unit]).answers == 44
+
+
+def test_a_conflict_late_in_a_large_import_stores_nothing_and_keeps_the_indexes(app, make_unit, tmp_path, set_aside):
+    unit = make_unit("Vastaanotto")
+    stored = row(unit)
+    import_file(write_csv(tmp_path / "first.csv", [stored]))
+    indexes = response_indexes()
+    changed = [*stored[:3], "1", *stored[4:]]
+    big = write_csv(tmp_path / "big.csv", [row(unit) for _ in range(40)] + [changed])
+    with pytest.raises(interchange.ImportError_, match="line 42"):
+        import_file(big, batch_size=5, bulk_rows=10)
+    assert set_aside or db.engine.dialect.name != "sqlite"
+    assert response_indexes() == indexes
+    assert count_responses() == 1
+
+
+CRASHING_IMPORT = """
+import json, os, sys
+from server import create_app, interchange
+
+writer = interchange._batch_writer
+
+
+def dies_at_the_third_batch(connection):
+    store, batches = writer(connection), []
+
+    def storing(batch):
+        batches.append(batch)
+        if len(batches) == 3:
+            os._exit(3)  # the process dies: no rollback, no clean-up
+        return store(batch)
+    return storing
+
+
+interchange._batch_writer = dies_at_the_third_batch
+with create_app(json.loads(sys.argv[1])).app_context(), open(sys.argv[2], encoding="utf-8", newline="") as file:
+    interchange.import_csv(file, batch_size=5, bulk_rows=5)
+"""
+
+
+def test_an_import_that_dies_after_setting_the_indexes_aside_leaves_them_and_the_answers_as_they_were(
+        app, make_unit, tmp_path):
+    if TEST_DB_URL:
+        pytest.skip("the indexes are set aside on SQLite only")
+    unit = make_unit("Vastaanotto")
+    kept = row(unit)
+    import_file(write_csv(tmp_path / "first.csv", [kept]))
+    indexes = response_indexes()
+    big = write_csv(tmp_path / "big.csv", [row(unit) for _ in range(20)])
+    config = _config(app.config["SQLALCHEMY_DATABASE_URI"])
+    died = subprocess.run([sys.executable, "-c", CRASHING_IMPORT, json.dumps(config), str(big)], capture_output=True,
+                          text=True, timeout=60)
+    assert died.returncode == 3, died.stderr
+    assert response_indexes() == indexes
+    assert db.session.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
+    assert db.session.execute(db.select(Response.id)).scalars().all() == [kept[0]]
+    # The next import goes through whole.
+    assert import_file(big, batch_size=5, bulk_rows=5) == (20, 0)
+    assert response_indexes() == indexes
+
+
+def test_a_large_import_fires_the_answer_triggers_for_every_row(app, make_unit, tmp_path, set_aside):
+    if TEST_DB_URL:
+        pytest.skip("the indexes are set aside on SQLite only")
+    unit = make_unit("Vastaanotto")
+    db.session.execute(text("CREATE TABLE seen (id TEXT)"))
+    db.session.execute(text("CREATE TRIGGER response_seen AFTER INSERT ON response BEGIN"
+                            " INSERT INTO seen (id) VALUES (new.id); END"))
+    db.session.commit()
+    rows = [row(unit) for _ in range(30)]
+    assert import_file(write_csv(tmp_path / "big.csv", rows), batch_size=5, bulk_rows=10) == (30, 0)
+    assert set_aside == ["sqlite"]
+    assert sorted(db.session.execute(text("SELECT id FROM seen")).scalars()) == sorted(r[0] for r in rows)
