@@ -17,6 +17,8 @@ from sqlalchemy import inspect, text
 from server import cli, create_app, interchange, reports
 from server.models import Response, Unit, db
 from tests.conftest import TEST_DB_URL, _config, new_id
+from tests.test_rollup import expected as expected_rollup
+from tests.test_rollup import stored as rollup_rows
 
 CONTRACT_HEADER = ["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"]
 TALLY_HEADER = ["unit", "period", "answers", "positive", "neutral", "negative", "pct_positive", "pct_negative", "index"]
@@ -393,6 +395,8 @@ def test_a_large_import_finds_duplicates_exactly_and_leaves_every_index_in_place
     assert count_responses() == 44
     # The figures read the rebuilt covering index: the dashboard counts every answer.
     assert reports.tally([unit]).answers == 44
+    # And the weekly rollup's triggers saw every row the bulk path wrote, once.
+    assert rollup_rows() == expected_rollup() and sum(rollup_rows().values()) == 44
 
 
 def test_a_conflict_late_in_a_large_import_stores_nothing_and_keeps_the_indexes(app, make_unit, tmp_path, set_aside):
