@@ -335,6 +335,8 @@ def _records(reader, header, units):
             raise ImportError_(f"line {line_no}: {exc}") from None
         if row:
             if len(row) != width:
+                if any(row[width:]):  # a shifted row, an unquoted comma: its cells are not what they seem
+                    raise ImportError_(f"line {line_no}: {len(row)} cells where the header names {width}")
                 row = (row + [""] * width)[:width]
             row.append("")
             cells = pick(row)

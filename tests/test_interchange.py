@@ -242,6 +242,18 @@ def test_a_bad_row_after_many_good_batches_still_stores_nothing(app, make_unit, 
     assert count_responses() == 0
 
 
+def test_a_row_with_more_cells_than_the_header_is_refused_but_empty_trailing_cells_are_not(runner, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    shifted = write_csv(tmp_path / "shifted.csv", [row(unit), row(unit) + ["Kiitos"]])
+    result = hymy(runner, "import", shifted)
+    assert result.exit_code != 0
+    assert "line 3: 11 cells where the header names 10" in result.output
+    assert count_responses() == 0
+    trailing = write_csv(tmp_path / "trailing.csv", [row(unit) + ["", ""]])
+    assert hymy(runner, "import", trailing).exit_code == 0
+    assert count_responses() == 1
+
+
 def test_a_header_without_a_contract_column_is_refused(runner, make_unit, tmp_path):
     unit = make_unit("Vastaanotto")
     path = write_csv(tmp_path / "in.csv", [row(unit)[:-1]], header=CONTRACT_HEADER[:-1])
