@@ -62,9 +62,12 @@ def check_unit(unit_id, now=None):
     answers, negative, latest = _window_counts(unit_id, start, now)
     if not rule_fires(answers, negative, rule.min_answers, rule.threshold_pct):
         return []
-    # Two negative answers at once both see the rule fire: a no-op write to the rule takes its
-    # lock (a row lock on PostgreSQL, the write lock on SQLite) until the commit, so the second
-    # sees the first one's alert below instead of raising its own.
+    # While the rule keeps firing, its alert is there already: most checks end here, having written nothing.
+    if _alert_covering(rule, start, latest) is not None:
+        return []
+    # Two negative answers at once both see the rule fire and no alert: a no-op write to the rule
+    # takes its lock (a row lock on PostgreSQL, the write lock on SQLite) until the commit, so the
+    # second sees the first one's alert below instead of raising its own.
     db.session.connection().execute(LOCK_RULE, {"rule_id": rule.id})
     if _alert_covering(rule, start, latest) is not None:
         db.session.rollback()
