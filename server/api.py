@@ -34,9 +34,10 @@ def json_body():
         raise ApiError(400, "the body is not valid JSON", "body") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "the body must be a JSON object", "body")
-    if b"\\" not in data:
-        # Lone surrogates and NULs reach a decoded body only through escapes: the decoder refuses
-        # the one raw, and JSON forbids the other unescaped. Most bodies hold no backslash at all.
+    if data.isascii() and b"\\" not in data:
+        # ASCII without escapes holds neither: JSON forbids a raw NUL, and a lone surrogate takes
+        # an escape or non-ASCII bytes (the JSON decoder lets UTF-8 and UTF-16 ones through raw).
+        # Most kiosk bodies are such ASCII.
         return payload
     try:
         # JSON may escape lone surrogates (\ud800) that no UTF-8 text, and so no database, can hold.

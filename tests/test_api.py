@@ -253,6 +253,16 @@ def test_text_that_is_not_unicode_is_refused_not_crashed_on(client, unit, change
     assert count_responses() == 0
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le"])
+def test_a_lone_surrogate_sent_raw_not_escaped_is_refused_too(client, unit, encoding):
+    body = json.dumps({"id": new_id(), "unit": unit.code, "score": 4, "comment": "a\ud800b"}, ensure_ascii=False)
+    response = client.post("/api/v1/responses", data=body.encode(encoding, "surrogatepass"),
+                           content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["field"] == "body"
+    assert count_responses() == 0
+
+
 def test_an_enrolment_code_that_is_not_unicode_is_refused(client):
     response = client.post("/api/v1/devices/enrol", data='{"code": "\\ud800"}', content_type="application/json")
     assert response.status_code == 400
