@@ -1,7 +1,8 @@
 """Queries behind the figures: tallies per unit and period, the answers of a selection.
 
-Counting happens in the database (GROUP BY); Python only buckets the grouped counts into local
-days, weeks, months and hours, which keeps the SQL the same on SQLite and PostgreSQL.
+Counting happens in the database (GROUP BY), or for whole weeks in the weekly rollup
+(rollup.py); Python only buckets the grouped counts into local days, weeks, months and hours,
+which keeps the SQL the same on SQLite and PostgreSQL but for one function, utc_hour.
 """
 
 import json

@@ -183,9 +183,9 @@ def ready(tz_name):
 def week_counts(unit_ids, first_monday, last_monday, include_flagged=False, channels=None, by_reason=False):
     """Yield (unit_id, monday, scale, score, [reason or None,] n) for the local weeks first_monday..last_monday.
 
-    Rows come as stored, in primary-key order, not summed over channels and flags: a key may
-    come more than once, and the caller adds them up. Summing them in the database would sort
-    them all again, for little: most weeks of a unit have one channel.
+    Rows come as stored, not summed over channels and flags: a key may come more than once, and
+    the caller adds them up. Summing them in the database would sort them all again, for little:
+    most weeks of a unit have one channel.
     """
     week = ResponseWeek
     # The dates as the database hands them over; each distinct one is parsed once below.
