@@ -19,12 +19,17 @@ logger = logging.getLogger(__name__)
 _RESPONSES = Response.__table__.c
 
 
-def _response_inserts(insert):
+def _response_inserts(insert, returning):
     """Build the plain and the kiosk answer insert; a stored id makes either insert nothing, without an error.
 
-    They return the id of what they stored: psycopg's row count of such an insert is -1.
+    On PostgreSQL they return the id of what they stored (psycopg's row count of such an insert is
+    -1). On SQLite they return nothing and the row count tells: a statement that returns rows holds
+    SQLite's write lock until its last row is fetched, and fetching takes the GIL, which another
+    waitress thread may hold for milliseconds while every other writer waits.
     """
-    plain = insert(Response.__table__).on_conflict_do_nothing(index_elements=[_RESPONSES.id]).returning(_RESPONSES.id)
+    plain = insert(Response.__table__).on_conflict_do_nothing(index_elements=[_RESPONSES.id])
+    if returning:
+        plain = plain.returning(_RESPONSES.id)
     # A kiosk's answer is a repeat when the same kiosk answered within the unit's repeat window just
     # before: the insert itself decides, so the check costs no statement of its own and sees every
     # answer committed before this one.
@@ -37,8 +42,8 @@ def _response_inserts(insert):
     return plain, kiosk
 
 
-RESPONSE_INSERTS = {"sqlite": _response_inserts(sqlite_dialect.insert),
-                    "postgresql": _response_inserts(postgresql.insert)}
+RESPONSE_INSERTS = {"sqlite": _response_inserts(sqlite_dialect.insert, returning=False),
+                    "postgresql": _response_inserts(postgresql.insert, returning=True)}
 # What a replay is compared with: a plain row, cheaper to read than an ORM object.
 STORED_CONTENT = db.select(
     _RESPONSES.unit_id, _RESPONSES.score, _RESPONSES.reason, _RESPONSES.comment, _RESPONSES.segment,
@@ -259,9 +264,10 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
     unit_id = answer.unit.id  # read before the commit, which expires ORM objects
     # A plain table insert with bound parameters: its compiled form is cached across requests.
     # On SQLite the insert commits by itself when nothing else was written first (server/sqlite.py).
-    inserted = connection.execute(statement, values, execution_options=sqlite.SINGLE_STATEMENT).first()
+    result = connection.execute(statement, values, execution_options=sqlite.SINGLE_STATEMENT)
+    inserted = result.first() is not None if result.returns_rows else result.rowcount == 1
     db.session.commit()
-    if inserted is not None:
+    if inserted:
         if negative:
             _check_alerts(unit_id)
         return "stored"
