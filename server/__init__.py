@@ -12,7 +12,7 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, sqlite  # noqa: F401  (sqlite registers engine events)
+from . import config, memo, sqlite  # noqa: F401  (sqlite registers engine events)
 from .models import LANGS, db
 
 __version__ = "0.1.0"
@@ -105,6 +105,7 @@ def create_app(test_config=None):
         # A database server may restart under a long-lived pool; a SQLite file cannot go away.
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("pool_pre_ping", True)
     db.init_app(app)
+    memo.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
     app.before_request(refresh_language)

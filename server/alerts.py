@@ -14,7 +14,7 @@ from flask_babel import force_locale, format_datetime, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func
 
-from . import mail, stats
+from . import mail, memo, stats
 from .insight_models import Alert, AlertRule
 from .models import Device, Response, Unit, db, utcnow
 
@@ -83,14 +83,18 @@ def check_unit(unit_id, now=None):
 def _negative_share_rule(unit_id):
     """Return the figures of the unit's negative-share rule (its first, as in rules_by_unit).
 
-    A unit without one gets the default stored.
+    They are remembered for a few seconds (server/memo.py). A unit without a rule gets the default stored.
     """
-    rule = db.session.connection().execute(NEGATIVE_SHARE_RULE, {"unit_id": unit_id}).first()
+    rule = memo.of_app().alert_rules.get(unit_id, _load_negative_share_rule)
     if rule is None:
         rule = AlertRule(unit_id=unit_id, **DEFAULT_RULE)
         db.session.add(rule)
         db.session.commit()
     return rule
+
+
+def _load_negative_share_rule(unit_id):
+    return db.session.connection().execute(NEGATIVE_SHARE_RULE, {"unit_id": unit_id}).first()
 
 
 _RESPONSES = Response.__table__.c

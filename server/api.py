@@ -4,13 +4,13 @@ import json
 import secrets
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from threading import Lock
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import answers
+from . import answers, memo
 from .errors import ApiError
 from .models import Device, Unit, db, hash_secret, record_contact, utcnow
 from .openapi import openapi_document
@@ -79,6 +79,7 @@ class Kiosk:
     id: int
     last_seen_at: datetime | None
     unit: answers.UnitSnapshot
+    token_hash: str
 
     def lookup_unit(self, code):
         """Return the unit with the code: the kiosk's own without another query."""
@@ -95,17 +96,24 @@ MARK_SEEN = db.update(Device.__table__).where(DEVICES.id == db.bindparam("device
 
 
 def bearer_kiosk():
-    """Return the header's enrolled device as a Kiosk, None without the header: one Core read, no ORM state.
+    """Return the header's enrolled device as a Kiosk, None without the header.
 
-    Answers and heartbeats both authenticate here; a revoked or unknown token is a 401.
+    Answers and heartbeats both authenticate here; a revoked or unknown token is a 401. A known
+    token is remembered for a few seconds (server/memo.py): most answers read nothing here.
     """
     token_hash = bearer_token_hash()
     if token_hash is None:
         return None
-    row = db.session.connection().execute(KIOSK_BY_TOKEN, {"token_hash": token_hash}).first()
-    if row is None:
+    kiosk = memo.of_app().kiosks.get(token_hash, _load_kiosk)
+    if kiosk is None:
         raise ApiError(401, "this device token is unknown or revoked: enrol the kiosk again", "Authorization")
-    return Kiosk(row[0], row[1], answers.UnitSnapshot(*row[2:]))
+    return kiosk
+
+
+def _load_kiosk(token_hash):
+    """Read the enrolled device with the token hash and its unit: one Core read, no ORM state."""
+    row = db.session.connection().execute(KIOSK_BY_TOKEN, {"token_hash": token_hash}).first()
+    return None if row is None else Kiosk(row[0], row[1], answers.UnitSnapshot(*row[2:]), token_hash)
 
 
 class RateLimiter:
@@ -169,6 +177,7 @@ def _mark_seen(kiosk):
     seen = record_contact(kiosk.id, kiosk.last_seen_at, utcnow())
     if seen is not None:
         db.session.connection().execute(MARK_SEEN, {"device_id": kiosk.id, "last_seen_at": seen})
+        memo.of_app().kiosks.replace(kiosk.token_hash, replace(kiosk, last_seen_at=seen))
 
 
 @bp.post("/devices/enrol")
@@ -192,6 +201,7 @@ def enrol_device():
         db.session.rollback()
         raise ApiError(401, "this enrolment code is used, expired or unknown", "code")
     db.session.commit()
+    memo.of_app().forget()  # the device's earlier token, remembered, is void now
     unit = db.session.get(Unit, claimed)
     return jsonify({"token": token, "unit": unit.code}), 201
 
