@@ -166,11 +166,19 @@ def test_an_enrolled_kiosk_delivers_every_offline_answer_exactly_once(live_serve
 
 def test_answers_wait_out_a_server_failure_and_arrive_later(live_server, tablet, unit):
     enrol(tablet, live_server, unit)
-    tablet.route("**/api/v1/responses", lambda route: route.fulfill(status=503, body="down"))
+    refused = []
+
+    def fail(route):
+        refused.append(route.request.post_data_json["score"])
+        route.fulfill(status=503, body="down")
+
+    tablet.route("**/api/v1/responses", fail)
     answer(tablet, 2)
     answer(tablet, 5)
-    tablet.unroute("**/api/v1/responses")
+    # Checked before the route goes: the kiosk's next retry may come any moment after it.
+    assert refused and set(refused) <= {2, 5}
     assert stored() == []
+    tablet.unroute("**/api/v1/responses")
     answer(tablet, 4)
     assert eventually(lambda: sorted(r.score for r in stored()) == [2, 4, 5])
 
