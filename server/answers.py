@@ -44,6 +44,8 @@ def _response_inserts(insert, returning):
 
 RESPONSE_INSERTS = {"sqlite": _response_inserts(sqlite_dialect.insert, returning=False),
                     "postgresql": _response_inserts(postgresql.insert, returning=True)}
+# On SQLite, the same inserts run without SQLAlchemy's per-execution work when they are a request's only write.
+PREPARED_INSERTS = {statement: sqlite.Prepared(statement) for statement in RESPONSE_INSERTS["sqlite"]}
 # What a replay is compared with: a plain row, cheaper to read than an ORM object.
 STORED_CONTENT = db.select(
     _RESPONSES.unit_id, _RESPONSES.score, _RESPONSES.reason, _RESPONSES.comment, _RESPONSES.segment,
@@ -251,9 +253,8 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
         "comment": answer.comment, "segment": answer.segment, "lang": answer.lang, "kind": kind,
         "answered_at": answer.answered_at, "received_at": utcnow(), "flags": flags,
     }
-    # Statements run on the session's connection: the same transaction, without the ORM's per-statement work.
-    connection = db.session.connection()
-    statement, kiosk_statement = RESPONSE_INSERTS[connection.dialect.name]
+    engine = db.engine
+    statement, kiosk_statement = RESPONSE_INSERTS[engine.dialect.name]
     window = timedelta(seconds=answer.unit.repeat_window_s or 0)
     if device is not None and window:
         statement = kiosk_statement
@@ -262,11 +263,17 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
                       plain_flags=values.pop("flags"))
     negative = answer.score is not None and stats.SCALES[answer.unit.scale].polarity(answer.score) == "negative"
     unit_id = answer.unit.id  # read before the commit, which expires ORM objects
-    # A plain table insert with bound parameters: its compiled form is cached across requests.
-    # On SQLite the insert commits by itself when nothing else was written first (server/sqlite.py).
-    result = connection.execute(statement, values, execution_options=sqlite.SINGLE_STATEMENT)
-    inserted = result.first() is not None if result.returns_rows else result.rowcount == 1
-    db.session.commit()
+    if statement in PREPARED_INSERTS and not db.session().in_transaction():
+        # Nothing read or written in this session yet (a kiosk's answer, mostly): the insert is a
+        # transaction by itself on a pooled connection, its compiled form prepared once.
+        inserted = PREPARED_INSERTS[statement].run(engine, values) == 1
+    else:
+        # On the session's connection: the same transaction as what the request did before, without
+        # the ORM's per-statement work. On SQLite the insert commits by itself when nothing was
+        # written before it (server/sqlite.py).
+        result = db.session.connection().execute(statement, values, execution_options=sqlite.SINGLE_STATEMENT)
+        inserted = result.first() is not None if result.returns_rows else result.rowcount == 1
+        db.session.commit()
     if inserted:
         if negative:
             _check_alerts(unit_id)

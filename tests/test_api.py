@@ -325,3 +325,43 @@ def test_the_phone_period_can_be_switched_off(app, client, unit):
     for answer_id in ids:
         post(client, {"id": answer_id, "unit": unit.code, "score": 5})
     assert [db.session.get(Response, i).flags for i in ids] == ["", ""]
+
+
+def test_the_prepared_insert_stores_what_the_session_insert_stores(app, unit):
+    """On SQLite a kiosk's answer is inserted by a statement prepared once (server/sqlite.py); staff
+    entries and phone answers go through the session. Both must store the very same row."""
+    from server import answers
+    from server.api import Kiosk
+    from server.models import utcnow
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the prepared insert is SQLite's")
+    unit.repeat_window_s = 60
+    unit.segment_questions = [{"key": "age", "options": [{"value": "18-64"}]}]
+    device, _link = org.add_device(unit, "Aula")
+    db.session.commit()
+    kiosk = Kiosk(device.id, None, answers.unit_snapshot(unit.code), "hash")
+    code = kiosk.unit.code
+    db.session.commit()
+    at = utcnow().replace(microsecond=0)
+    rows = {}
+    for path in ("prepared", "session"):
+        for n, score in enumerate((2, 4)):  # the second within the repeat window
+            payload = {"id": new_id(), "unit": code, "score": score, "comment": "Soita 040 1234567",
+                       "segment": {"age": "18-64"}, "lang": "sv", "answered_at": (at + timedelta(seconds=n)).isoformat()}
+            answer = answers.validate(payload, kiosk.lookup_unit)
+            if path == "session":
+                db.session.connection()  # a session that has begun: the insert joins it
+            assert not db.session().in_transaction() or path == "session"
+            assert answers.store(answer, "kiosk", device=kiosk) == "stored"
+            assert answers.store(answer, "kiosk", device=kiosk) == "duplicate"
+            # The stored text itself, as SQLite holds it, but for the id and the time of arrival.
+            stored = db.session.connection().exec_driver_sql(
+                "SELECT unit_id, channel, device_id, user_id, score, scale, reason, comment, segment, lang,"
+                " answered_at, kind, flags, length(received_at) FROM response WHERE id = ?", (answer.id,)).one()
+            rows.setdefault(path, []).append(tuple(stored))
+            db.session.commit()
+        db.session.execute(db.delete(Response))
+        db.session.commit()
+    assert rows["prepared"] == rows["session"]
+    assert [row[-2] for row in rows["prepared"]] == ["", "repeat"]
