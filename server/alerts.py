@@ -14,7 +14,7 @@ from flask_babel import force_locale, format_datetime, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func
 
-from . import mail, memo, stats
+from . import mail, memo, sqlite, stats
 from .insight_models import Alert, AlertRule
 from .models import Device, Response, Unit, db, utcnow
 
@@ -104,6 +104,7 @@ WINDOW_COUNTS = (
            _RESPONSES.answered_at >= db.bindparam("start"), _RESPONSES.answered_at <= db.bindparam("end"))
     .group_by(_RESPONSES.scale, _RESPONSES.score)
 )
+PREPARED_WINDOW_COUNTS = sqlite.Prepared(WINDOW_COUNTS)
 _RULES = AlertRule.__table__.c
 # The rule's figures as a plain row: an ORM object costs more to load than the count it drives.
 NEGATIVE_SHARE_RULE = (
@@ -116,7 +117,13 @@ LOCK_RULE = db.update(AlertRule.__table__).where(_RULES.id == db.bindparam("rule
 
 def _window_counts(unit_id, start, end):
     """Return (answers, negative answers, the latest answer's time) of the unit in the window."""
-    rows = db.session.connection().execute(WINDOW_COUNTS, {"unit_id": unit_id, "start": start, "end": end}).all()
+    values = {"unit_id": unit_id, "start": start, "end": end}
+    engine = db.engine
+    if engine.dialect.name == "sqlite" and not db.session().in_transaction():
+        # After an answer's own commit, as most checks run: no session to begin (server/sqlite.py).
+        rows = PREPARED_WINDOW_COUNTS.rows(engine, values)
+    else:
+        rows = db.session.connection().execute(WINDOW_COUNTS, values).all()
     answers = sum(row[2] for row in rows)
     negative = sum(row[2] for row in rows if stats.SCALES[row[0]].polarity(row[1]) == "negative")
     latest = max((aware_utc(row[3]) for row in rows), default=None)

@@ -21,7 +21,7 @@ Such a single statement must not return rows: SQLite commits a statement with RE
 when its last row has been fetched, and fetching needs the GIL, so the write lock was held while
 the thread waited for another one's Python code. A kiosk's answer insert, its request's only
 database work most of the time, runs as a Prepared statement: compiled once, straight on a
-pooled connection.
+pooled connection; so does the alert check's count that follows a negative answer.
 """
 
 import sqlite3
@@ -42,10 +42,11 @@ _write_locks_guard = threading.Lock()
 class Prepared:
     """A Core statement compiled once and run straight on a pooled SQLite connection.
 
-    For the answer insert, which every kiosk answer runs: through a session, SQLAlchemy's work
-    around the statement (execution context, session transaction, result) cost twice what SQLite
-    took to insert and commit. The values still go through each column type's own bind processor,
-    so a row is stored exactly as a Core insert would store it. Compiled per set of value keys.
+    For the statements every answer runs (the insert; the alert check's count after a negative
+    one): through a session, SQLAlchemy's work around a statement (execution context, session
+    transaction, result) cost twice what SQLite took to run it. The values still go through each
+    type's own bind processor, so a row is stored exactly as a Core insert would store it; rows
+    read come back as the driver gives them (a time as its stored text). Compiled per set of keys.
     """
 
     def __init__(self, statement):
@@ -56,20 +57,32 @@ class Prepared:
         compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
         binds = tuple((name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
                       for name in compiled.positiontup)
-        return compiled.string, binds
+        return compiled, binds
+
+    def _execute(self, connection, dialect, values):
+        keys = tuple(values)
+        if keys not in self.compiled:
+            self.compiled[keys] = self._compile(dialect, keys)
+        compiled, binds = self.compiled[keys]
+        values = compiled.construct_params(values)  # with the statement's own literals
+        cursor = connection.cursor()
+        cursor.execute(compiled.string, [values[name] if process is None else process(values[name])
+                                         for name, process in binds])
+        return cursor
 
     def run(self, engine, values):
         """Execute with the values as a transaction of its own (no BEGIN: the driver autocommits); return the row count."""
-        keys = tuple(values)
-        if keys not in self.compiled:
-            self.compiled[keys] = self._compile(engine.dialect, keys)
-        sql, binds = self.compiled[keys]
-        parameters = [values[name] if process is None else process(values[name]) for name, process in binds]
         connection = engine.raw_connection()
         try:
-            cursor = connection.cursor()
-            cursor.execute(sql, parameters)
-            return cursor.rowcount
+            return self._execute(connection, engine.dialect, values).rowcount
+        finally:
+            connection.close()
+
+    def rows(self, engine, values):
+        """Run a query with the values; return its rows as the driver gives them."""
+        connection = engine.raw_connection()
+        try:
+            return self._execute(connection, engine.dialect, values).fetchall()
         finally:
             connection.close()
 

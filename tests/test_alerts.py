@@ -98,3 +98,20 @@ def test_an_acknowledged_alert_keeps_the_comment_and_leaves_the_open_list(make_u
     alerts.acknowledge(alert, manager, "The queue system was down; fixed at 9:10.")
     assert alerts.open_alerts(unit) == []
     assert alert.comment.startswith("The queue system") and alert.acknowledged_by_id == manager.id
+
+
+def test_the_prepared_count_finds_what_the_session_count_finds(make_unit):
+    """On SQLite the count after an answer's commit runs prepared, outside the session (server/sqlite.py)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the prepared count is SQLite's")
+    unit = make_unit("Reception")
+    for score, minutes_ago, flags in ((1, 20, ""), (1, 15, ""), (2, 10, ""), (1, 9, "repeat"), (5, 5, ""), (3, 0, "")):
+        answer(unit, score, minutes_ago, flags)
+    unit_id = unit.id
+    db.session.commit()
+    start = NOW - timedelta(minutes=15)
+    assert not db.session().in_transaction()
+    prepared = alerts._window_counts(unit_id, start, NOW)
+    db.session.connection()  # a session that has begun: the count runs in it
+    in_session = alerts._window_counts(unit_id, start, NOW)
+    assert prepared == in_session == (4, 2, NOW)
