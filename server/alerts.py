@@ -119,7 +119,7 @@ def _window_counts(unit_id, start, end):
     """Return (answers, negative answers, the latest answer's time) of the unit in the window."""
     values = {"unit_id": unit_id, "start": start, "end": end}
     engine = db.engine
-    if engine.dialect.name == "sqlite" and not db.session().in_transaction():
+    if engine.dialect.name == "sqlite" and sqlite.session_idle(db.session):
         # After an answer's own commit, as most checks run: no session to begin (server/sqlite.py).
         rows = PREPARED_WINDOW_COUNTS.rows(engine, values)
     else:

@@ -263,7 +263,7 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
                       plain_flags=values.pop("flags"))
     negative = answer.score is not None and stats.SCALES[answer.unit.scale].polarity(answer.score) == "negative"
     unit_id = answer.unit.id  # read before the commit, which expires ORM objects
-    if statement in PREPARED_INSERTS and not db.session().in_transaction():
+    if statement in PREPARED_INSERTS and sqlite.session_idle(db.session):
         # Nothing read or written in this session yet (a kiosk's answer, mostly): the insert is a
         # transaction by itself on a pooled connection, its compiled form prepared once.
         inserted = PREPARED_INSERTS[statement].run(engine, values) == 1

@@ -29,8 +29,9 @@ def json_body():
     if len(data) > current_app.config["HYMY_API_MAX_BODY"]:
         raise ApiError(413, "the body is too large", "body")
     try:
-        payload = request.get_json(silent=False)
-    except Exception:  # werkzeug raises BadRequest or UnicodeDecodeError subclasses
+        # The bytes read above, parsed as request.get_json() would (UTF-8, -16 or -32), without its checks again.
+        payload = json.loads(data)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError both are
         raise ApiError(400, "the body is not valid JSON", "body") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "the body must be a JSON object", "body")

@@ -87,6 +87,11 @@ class Prepared:
             connection.close()
 
 
+def session_idle(session):
+    """Tell whether a scoped session has begun no transaction here (without making one to ask)."""
+    return not (session.registry.has() and session().in_transaction())
+
+
 def _write_lock(database):
     with _write_locks_guard:
         return _write_locks.setdefault(database, threading.Lock())
