@@ -44,7 +44,7 @@ def _response_inserts(insert, returning):
 
 RESPONSE_INSERTS = {"sqlite": _response_inserts(sqlite_dialect.insert, returning=False),
                     "postgresql": _response_inserts(postgresql.insert, returning=True)}
-# On SQLite, the same inserts run without SQLAlchemy's per-execution work when they are a request's only write.
+# On SQLite, the same inserts prepared to run outside the session when it has begun nothing (server/sqlite.py).
 PREPARED_INSERTS = {statement: sqlite.Prepared(statement) for statement in RESPONSE_INSERTS["sqlite"]}
 # What a replay is compared with: a plain row, cheaper to read than an ORM object.
 STORED_CONTENT = db.select(

@@ -5,8 +5,9 @@ rule, although these change a few times a year: on SQLite the two statements cos
 answer's processor time. Remembering them for RECENT_SECONDS takes that away.
 
 A change made through this process's session (a device revoked or enrolled anew, a unit's scale,
-reasons or questions edited, a rule changed) empties the memory at its flush and its commit. A change made by
-another process (another app server, a `hymy` command) shows here within RECENT_SECONDS.
+reasons or questions edited, a rule changed) empties the memory at its flush and its commit. A
+change made by another process (another app server, a `hymy` command) shows here within
+RECENT_SECONDS.
 """
 
 import threading
