@@ -112,6 +112,7 @@ NEGATIVE_SHARE_RULE = (
     .where(_RULES.unit_id == db.bindparam("unit_id"), _RULES.kind == "negative_share")
     .order_by(_RULES.id).limit(1)
 )
+memo.watch("alert_rule")  # rules are remembered (_negative_share_rule)
 LOCK_RULE = db.update(AlertRule.__table__).where(_RULES.id == db.bindparam("rule_id")).values(id=_RULES.id)
 
 

@@ -94,6 +94,9 @@ KIOSK_BY_TOKEN = (
     .where(DEVICES.token_hash == db.bindparam("token_hash"), DEVICES.revoked_at.is_(None))
 )
 MARK_SEEN = db.update(Device.__table__).where(DEVICES.id == db.bindparam("device_id"))
+# Kiosks are remembered (bearer_kiosk): what KIOSK_BY_TOKEN filters and joins on, and the unit it reads.
+memo.watch("device", ("token_hash", "revoked_at", "unit_id"))
+memo.watch("unit", (column.name for column in answers.SNAPSHOT_COLUMNS))
 
 
 def bearer_kiosk():

@@ -78,6 +78,7 @@ def _iso_utc(column, dialect_name):
             + case((whole, ""), else_=func.to_char(column, ".US", type_=String)) + "Z")
 
 
+# SQLite's auxiliary threads for an export's sort (PRAGMA threads; its default is none).
 SORT_HELPER_THREADS = 1
 
 

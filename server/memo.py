@@ -85,13 +85,15 @@ def of_app():
     return current_app.extensions["hymy_memory"]
 
 
-# The columns whose change must reach the answer path at once; a heartbeat's changes (version,
-# queue, last seen) leave the memory as it is.
-WATCHED = {
-    "device": ("token_hash", "revoked_at", "unit_id"),
-    "unit": ("code", "scale", "reasons_positive", "reasons_negative", "segment_questions", "repeat_window_s"),
-    "alert_rule": None,  # every column
-}
+# By table, the columns whose change must reach the answer path at once (None: every column);
+# the modules that remember rows name them beside their queries, with watch(). A heartbeat's
+# changes (version, queue, last seen) leave the memory as it is.
+WATCHED = {}
+
+
+def watch(table, columns=None):
+    """Forget everything remembered when a row of the table changes in one of the columns (or in any)."""
+    WATCHED[table] = None if columns is None else tuple(columns)
 
 
 def _changes_what_answers_read(session):

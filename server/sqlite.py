@@ -70,21 +70,20 @@ class Prepared:
                                          for name, process in binds])
         return cursor
 
-    def run(self, engine, values):
-        """Execute with the values as a transaction of its own (no BEGIN: the driver autocommits); return the row count."""
+    def _on_pooled(self, engine, values, take):
         connection = engine.raw_connection()
         try:
-            return self._execute(connection, engine.dialect, values).rowcount
+            return take(self._execute(connection, engine.dialect, values))
         finally:
             connection.close()
 
+    def run(self, engine, values):
+        """Execute with the values as a transaction of its own (no BEGIN: the driver autocommits); return the row count."""
+        return self._on_pooled(engine, values, lambda cursor: cursor.rowcount)
+
     def rows(self, engine, values):
         """Run a query with the values; return its rows as the driver gives them."""
-        connection = engine.raw_connection()
-        try:
-            return self._execute(connection, engine.dialect, values).fetchall()
-        finally:
-            connection.close()
+        return self._on_pooled(engine, values, lambda cursor: cursor.fetchall())
 
 
 def session_idle(session):

@@ -92,7 +92,7 @@ def test_an_alert_rule_changed_elsewhere_counts_within_the_memory_time(app, clie
     unit = make_unit("Vastaanotto")
     token = enrol(client, unit)
     for _ in range(4):
-        assert post(client, {"id": new_id(), "unit": unit.code, "score": 5}, token).status_code == 201
+        assert answer_status(client, unit, token) == 201
     assert alerts.check_unit(unit.id) == []  # stores the default rule
     assert alerts.check_unit(unit.id) == []  # reads it, now remembered
     in_another_process(app, "UPDATE alert_rule SET threshold_pct = 1, min_answers = 1"
