@@ -17,8 +17,11 @@ from .models import ROLES, SCALE_NAMES, Unit, db
 def with_progress(items, length, label, weight=None):
     """Pass items through, drawing a progress bar on stderr when a person watches a terminal."""
     if not sys.stderr.isatty() or not length:
-        yield from items
-        return
+        return items  # as they are: a generator around them would cost every item its step
+    return _drawing_progress(items, length, label, weight)
+
+
+def _drawing_progress(items, length, label, weight):
     with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
         for item in items:
             bar.update(weight(item) if weight else 1)
@@ -140,9 +143,11 @@ def users_add(email, role, scope, name):
 def import_command(path):
     """Import an interchange CSV; print how many rows were skipped as stored already, then how many were stored."""
     # newline="" keeps line breaks inside quoted comments exactly as written (RFC 4180).
+    size = os.path.getsize(path)
     with open(path, encoding="utf-8-sig", newline="") as file:
         try:
-            imported = interchange.import_csv(with_progress(file, os.path.getsize(path), "Importing", len))
+            imported = interchange.import_csv(with_progress(file, size, "Importing", len),
+                                                read_ahead=size >= interchange.READ_AHEAD_BYTES)
         except interchange.ImportError_ as exc:
             fail(f"{path}: {exc}; nothing was stored")
         except UnicodeDecodeError:

@@ -1,10 +1,15 @@
 """The interchange CSV, tally downloads and spreadsheet safety: one writer for every download."""
 
 import csv
+import fcntl
+import gc
 import io
 import json
+import multiprocessing
 import re
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
 from itertools import islice
 from operator import itemgetter
@@ -14,7 +19,7 @@ from flask import Response as HttpResponse
 from flask import stream_with_context
 from sqlalchemy import DateTime, String, case, cast, func, type_coerce
 
-from . import answers, reports, stats
+from . import answers, reports, rollup, stats
 from .errors import ApiError
 from .models import CHANNELS, KINDS, LANGS, Response, Unit, db, utcnow
 from .redact import redact
@@ -236,25 +241,41 @@ class Imported(NamedTuple):
 # The columns an import writes, in the order of its records; the device and user stay empty.
 IMPORT_COLUMNS = ("id", "unit_id", "channel", "score", "scale", "reason", "comment", "segment", "lang",
                   "answered_at", "kind", "flags", "received_at")
+# The columns an import may leave NULL.
+NULLABLE = frozenset({"score", "reason", "comment", "segment", "lang", "kind"})
 # What makes two rows "the same answer": the record's fields but the id, flags and received_at.
 SAME = slice(1, 11)
 SAME_FIELDS = IMPORT_COLUMNS[SAME]
 # A large import sets the secondary indexes aside (on SQLite) from this many stored rows on.
-BULK_ROWS = 50_000
+BULK_ROWS = 10_000
+# A file this large is read in a process of its own (about 10,000 rows; see _read_ahead).
+READ_AHEAD_BYTES = 1 << 20
+PIPE_BYTES = 1 << 20  # Linux's largest pipe for a process without privileges
 IMPORT_CACHE_KIB = -65536  # SQLite's unit: a negative number of KiB, here 64 MiB
 SCORES = {name: range(scale.low, scale.high + 1) for name, scale in stats.SCALES.items()}
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def import_csv(stream, batch_size=5000, bulk_rows=BULK_ROWS):
+class Batch(NamedTuple):
+    """Rows of an import ready to insert: the database's values in IMPORT_COLUMNS order."""
+
+    rows: list
+    lines: list  # each row's line in the file
+    duplicates: int  # rows left out as repeats of an earlier row of the batch
+
+
+def import_csv(stream, batch_size=5000, bulk_rows=BULK_ROWS, read_ahead=False):
     """Store every new row of an interchange CSV in one transaction; return what was stored and skipped.
 
     Rows are checked and written in batches. A row whose id is already stored (or appeared
     earlier in the file) with the same content is skipped as a duplicate; a known id with other
     content, or any bad row, rolls the whole import back, so the database is left untouched.
-    A large import on SQLite sets the answers' secondary indexes aside once it has stored
-    bulk_rows rows and a quarter as many as were stored before it, and builds them again before
-    it commits (see _set_indexes_aside). Open files with newline="".
+    A large import on SQLite sets the answers' secondary indexes and the rollup's insert trigger
+    aside once it has stored bulk_rows rows and a quarter as many as were stored before it, and
+    builds the indexes and counts the rollup at once before it commits (see _set_indexes_aside).
+    With read_ahead, a forked process reads and checks the file while this one writes (see
+    _read_ahead), if this process runs no other thread (a fork copies only the calling thread,
+    and with it any lock another thread held). Open files with newline="".
     """
     reader = csv.reader(stream)
     try:
@@ -265,22 +286,39 @@ def import_csv(stream, batch_size=5000, bulk_rows=BULK_ROWS):
     if missing:
         raise ImportError_(f"line 1: the header lacks the column {missing[0]!r}")
     units = {code: (id_, scale) for code, id_, scale in db.session.execute(db.select(Unit.code, Unit.id, Unit.scale))}
-    records = _records(reader, header, units)
     connection = db.session.connection()
+    # On SQLite, what the rollup holds already: the rows the trigger counted, and the rows skipped
+    # as stored before. The reading counts every row it reads; the difference is what a bulk
+    # import adds to the rollup itself.
+    held = rollup.Tally.of(connection) if connection.dialect.name == "sqlite" else None
+    read = _Batches(_records(reader, header, units, _ToDatabase.of(connection.dialect)), batch_size,
+                    held.empty() if held is not None else None)
     store = _batch_writer(connection)
     imported = Imported(0, 0)
     stored_before = None
+    bulk = counting = False
     rebuild = []
     try:
-        with _large_cache(connection):
-            while batch := list(islice(records, batch_size)):
-                stored, duplicates = store(batch)
+        with _large_cache(connection), _no_cycle_collection(), \
+                (_read_ahead(read) if read_ahead and threading.active_count() == 1 else nullcontext(read)) as batches:
+            for batch in batches:
+                stored, duplicates = store(batch, held if counting else None)
                 imported = Imported(imported.stored + stored, imported.duplicates + duplicates)
-                if connection.dialect.name == "sqlite" and not rebuild and imported.stored >= bulk_rows:
-                    if stored_before is None:  # counted once, when the import first proves large
-                        stored_before = _count_answers(connection) - imported.stored
-                    if imported.stored * 4 >= stored_before:
-                        rebuild = _set_indexes_aside(connection)
+                if held is not None and not bulk:
+                    held.count(map(ROLLUP_FIELDS, batch.rows))
+                    if imported.stored >= bulk_rows:
+                        if stored_before is None:  # counted once, when the import first proves large
+                            stored_before = _count_answers(connection) - imported.stored
+                        if imported.stored * 4 >= stored_before:
+                            bulk = True
+                            rebuild = _set_indexes_aside(connection)
+                            trigger = rollup.set_trigger_aside(connection)
+                            if trigger is not None:
+                                counting = True
+                                rebuild.append(trigger)
+            if counting:
+                read.tally.subtract(held)
+                read.tally.store(connection)
             for statement in rebuild:
                 connection.exec_driver_sql(statement)
         db.session.commit()
@@ -315,6 +353,22 @@ def _set_indexes_aside(connection):
 
 
 @contextmanager
+def _no_cycle_collection():
+    """Pause Python's cyclic garbage collector while an import runs.
+
+    An import makes millions of rows and keys, none of them in a cycle, and the collector
+    would scan them again and again as they pile up: a twentieth of a large import's time.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextmanager
 def _large_cache(connection):
     """Give SQLite a page cache the size of a large import's indexes while it runs.
 
@@ -332,8 +386,8 @@ def _large_cache(connection):
         connection.exec_driver_sql(f"PRAGMA cache_size={int(default)}")
 
 
-def _records(reader, header, units):
-    """Yield (line number, record) for each row; raise ImportError_ naming the first bad one."""
+def _records(reader, header, units, to_db):
+    """Yield (line number, database row) for each row; raise ImportError_ naming the first bad one."""
     width = len(header)
     positions = {name: i for i, name in enumerate(header)}
     # Optional columns the file lacks read the empty cell appended after the row's own.
@@ -357,76 +411,180 @@ def _records(reader, header, units):
             if "'" in joined:
                 cells = [unneutralise(cell) if cell[:1] == "'" else cell for cell in cells]
             try:
-                yield line_no, _import_record(cells, units, "\x00" in joined)
+                yield line_no, _import_record(cells, units, "\x00" in joined, to_db)
             except ApiError as exc:
                 raise ImportError_(f"line {line_no}: {exc.message} (field {exc.field})") from None
         line_no = reader.line_num + 1
 
 
-def _batch_writer(connection):
-    """Return a function that inserts a batch's new rows (without committing) and returns (stored, duplicates).
+class _ToDatabase(NamedTuple):
+    """An import's values as the database takes them, converted by hand as SQLAlchemy would.
 
-    One raw executemany per batch that skips ids already stored (SQLAlchemy's per-row parameter
-    handling would cost more than the database's work); only when some were skipped are those
-    rows read back, to tell duplicates from conflicts.
+    SQLAlchemy's per-row parameter handling would cost more than the database's work.
+    """
+
+    time: Callable  # an answered_at cell
+    segment: Callable  # a segment's dict
+    received_at: object  # the time of the import
+    null: object  # what stands for NULL in a column of NULLABLE (see _batch_writer)
+
+    @classmethod
+    def of(cls, dialect):
+        segment = Response.__table__.c.segment.type.dialect_impl(dialect).bind_processor(dialect)
+        now = utcnow().replace(tzinfo=None)
+        if dialect.name == "sqlite":
+            return cls(_sqlite_time, segment, _sqlite_text(now), "")
+        return cls(_naive_utc, segment, now, None)
+
+
+# What the rollup counts of a row: unit_id, answered_at, channel, flags, scale, score, reason.
+ROLLUP_FIELDS = itemgetter(*(IMPORT_COLUMNS.index(name) for name in (
+    "unit_id", "answered_at", "channel", "flags", "scale", "score", "reason")))
+
+
+class _Batches:
+    """An import's rows, in batches, and the rollup's tally of every row of them (on SQLite)."""
+
+    def __init__(self, rows, size, tally):
+        self.rows, self.size, self.tally = rows, size, tally  # rows: (line number, row) pairs
+
+    def __iter__(self):
+        """Yield a Batch of each size rows; raise ImportError_ for an id repeated in a batch with other content."""
+        while batch := list(islice(self.rows, self.size)):
+            fresh = {}
+            duplicates = 0
+            for line_no, row in batch:
+                earlier = fresh.setdefault(row[0], (line_no, row))
+                if earlier[1] is row:
+                    continue
+                if earlier[1][SAME] != row[SAME] and _content(earlier[1]) != _content(row):
+                    raise ImportError_(
+                        f"line {line_no}: the id {row[0]} appears earlier in the file with other content (field id)")
+                duplicates += 1
+            rows = [row for _, row in fresh.values()]
+            if self.tally is not None:
+                self.tally.count(map(ROLLUP_FIELDS, rows))
+            yield Batch(rows, [line_no for line_no, _ in fresh.values()], duplicates)
+
+
+@contextmanager
+def _read_ahead(batches):
+    """Make the _Batches in a forked process while this one stores the last: yield an iterator over them.
+
+    Reading and checking a row costs about as much as storing it; on two cores the two overlap.
+    The child runs only Python over what it inherited (the open file, the units); it never uses
+    the database connection, and it ends with os._exit, as multiprocessing's fork does, so nothing
+    inherited is closed or flushed twice. An exception it raises (ImportError_, a bad encoding)
+    is raised here, after the batches made before it; leaving the block early stops the child.
+    Once every batch has arrived, batches.tally holds the child's counts.
+    """
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    # Room for a batch or two (on Linux), so that neither side waits on the other's every step.
+    with suppress(OSError, AttributeError):
+        fcntl.fcntl(sender.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    child = context.Process(target=_send_all, args=(batches, sender), daemon=True)
+    child.start()
+    sender.close()
+
+    def received():
+        while True:
+            try:
+                kind, value = receiver.recv()
+            except EOFError:
+                raise RuntimeError("the process reading the import ended without a word") from None
+            if kind == "error":
+                raise value
+            if kind == "end":
+                if value is not None:
+                    batches.tally.counts = value  # what the child counted
+                return
+            yield value
+
+    try:
+        yield received()
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.terminate()
+        child.join()
+
+
+def _send_all(batches, sender):
+    """In the forked child: send each batch, then the end with the tally, or the exception that stopped it."""
+    gc.disable()  # see _no_cycle_collection
+    try:
+        for batch in batches:
+            sender.send(("batch", batch))
+    except BaseException as exc:
+        try:
+            sender.send(("error", exc))
+        except Exception:  # an exception that cannot be pickled
+            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    else:
+        sender.send(("end", batches.tally and batches.tally.counts))
+
+
+def _batch_writer(connection):
+    """Return store(batch, skipped): insert a batch's new rows (without committing) and return (stored, duplicates).
+
+    One raw executemany per batch that skips ids already stored; only when some were skipped are
+    those rows read back, to tell duplicates from conflicts, and counted in the tally skipped.
     """
     dialect = connection.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    values = f"({', '.join(IMPORT_COLUMNS)}) VALUES ({', '.join([mark] * len(IMPORT_COLUMNS))})"
     if dialect.name == "sqlite":
-        sql = f"INSERT OR IGNORE INTO response {values}"
-        # SQLAlchemy's own format for a UTC column on SQLite (zero-padded, always microseconds),
-        # written by the C isoformat instead of a Python format string: a test holds them equal.
-        time_to_db = lambda moment: moment.isoformat(" ", "microseconds")  # noqa: E731
+        # The driver binds None several times slower than a string (it looks for an adapter
+        # first): 2 of the 6 µs a row took to insert. The rows hold '' for NULL instead, a
+        # value no column of NULLABLE can take, and NULLIF turns it back.
+        marks = ", ".join("NULLIF(?, '')" if name in NULLABLE else "?" for name in IMPORT_COLUMNS)
+        sql = f"INSERT OR IGNORE INTO response ({', '.join(IMPORT_COLUMNS)}) VALUES ({marks})"
     else:
-        sql = f"INSERT INTO response {values} ON CONFLICT (id) DO NOTHING"
-        time_to_db = lambda moment: moment  # noqa: E731
-    segment_type = Response.__table__.c.segment.type
-    segment_to_db = segment_type.dialect_impl(dialect).bind_processor(dialect)
-    received_at = time_to_db(utcnow().replace(tzinfo=None))
+        marks = ", ".join(["%s"] * len(IMPORT_COLUMNS))
+        sql = f"INSERT INTO response ({', '.join(IMPORT_COLUMNS)}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
 
-    def store(batch):
-        fresh = {}
-        duplicates = 0
-        for line_no, rec in batch:
-            earlier = fresh.setdefault(rec[0], (line_no, rec))
-            if earlier[1] is rec:
-                continue
-            if earlier[1][SAME] != rec[SAME]:
-                raise ImportError_(
-                    f"line {line_no}: the id {rec[0]} appears earlier in the file with other content (field id)")
-            duplicates += 1
-        rows = [
-            (*rec[:7], None if rec[7] is None else segment_to_db(rec[7]), rec[8], time_to_db(rec[9]), rec[10],
-             rec[11], received_at)
-            for _, rec in fresh.values()
-        ]
-        stored = connection.exec_driver_sql(sql, rows).rowcount
-        if stored != len(rows):
-            _check_skipped(connection, fresh)
-        return stored, duplicates + len(rows) - stored
+    def store(batch, skipped=None):
+        last = connection.exec_driver_sql("SELECT max(rowid) FROM response").scalar() if skipped is not None else None
+        stored = connection.exec_driver_sql(sql, batch.rows).rowcount
+        if stored != len(batch.rows):
+            _check_skipped(connection, batch)
+            if skipped is not None:  # SQLite gives new rows the rowids above the largest
+                new = set(connection.exec_driver_sql("SELECT id FROM response WHERE rowid > ?", (last or 0,)).scalars())
+                skipped.count(ROLLUP_FIELDS(row) for row in batch.rows if row[0] not in new)
+        return stored, batch.duplicates + len(batch.rows) - stored
 
     return store
 
 
-def _check_skipped(connection, fresh):
+def _content(row):
+    """Return what makes a row the answer it is (SAME_FIELDS): segment as a dict, time as naive UTC."""
+    content = [None if value == "" else value for value in row[SAME]]  # '' is NULL (see _ToDatabase)
+    segment, answered_at = SAME_FIELDS.index("segment"), SAME_FIELDS.index("answered_at")
+    if isinstance(content[segment], str):
+        content[segment] = json.loads(content[segment])
+    if isinstance(content[answered_at], str):
+        content[answered_at] = datetime.fromisoformat(content[answered_at])
+    return content
+
+
+def _check_skipped(connection, batch):
     """Raise ImportError_ for a batch row whose id is stored with other content."""
+    new = {row[0]: (line_no, row) for line_no, row in zip(batch.lines, batch.rows, strict=True)}
     found = connection.execute(
-        db.select(Response.id, *(Response.__table__.c[f] for f in SAME_FIELDS)).where(Response.id.in_(list(fresh)))
+        db.select(Response.id, *(Response.__table__.c[f] for f in SAME_FIELDS)).where(Response.id.in_(list(new)))
     ).all()
-    if len(found) != len(fresh):  # a row skipped for something other than its id: a bug, not a duplicate
+    if len(found) != len(new):  # a row skipped for something other than its id: a bug, not a duplicate
         raise RuntimeError("an import batch was not stored whole")
     segment, answered_at = SAME_FIELDS.index("segment"), SAME_FIELDS.index("answered_at")
     for id_, *stored in found:
-        line_no, rec = fresh[id_]
+        line_no, row = new[id_]
         stored[segment] = stored[segment] or None  # an empty segment is no segment
         stored[answered_at] = stored[answered_at].replace(tzinfo=None)
-        if tuple(stored) != rec[SAME]:
+        if stored != _content(row):
             raise ImportError_(f"line {line_no}: the id {id_} is already stored with other content (field id)")
 
 
-def _import_record(cells, units, has_nul):
-    """Check one row's cells and return its record: IMPORT_COLUMNS but received_at, times in naive UTC."""
+def _import_record(cells, units, has_nul, to_db):
+    """Check one row's cells and return its values for the database in IMPORT_COLUMNS order."""
     id_, code, channel, score_text, scale, reason, comment, segment_text, lang, answered_at, flags, kind = cells
     answer_id = id_ if CANONICAL_UUID.fullmatch(id_) else answers.parse_uuid(id_)
     unit = units.get(code)
@@ -464,15 +622,36 @@ def _import_record(cells, units, has_nul):
             segment = answers.validate_segment(parse_segment(segment_text))
         except ValueError as exc:
             raise ApiError(422, str(exc), "segment") from None
-    answered_at = _naive_utc(answered_at)
+    answered_at = to_db.time(answered_at)
     if not FLAGS.match(flags):
         raise ApiError(422, "flags must be words such as repeat", "flags")
     kind = kind or None
     if kind is not None and kind not in KINDS:
         raise ApiError(422, f"kind must be one of {', '.join(KINDS)}", "kind")
     # Imported comments go through the same scrubbing as every other way in.
-    return (answer_id, unit_id, channel, score, scale, reason, redact(comment) if comment else None, segment, lang,
-            answered_at, kind, flags)
+    null = to_db.null
+    return (answer_id, unit_id, channel, null if score is None else score, scale, reason or null,
+            redact(comment) if comment else null, null if segment is None else to_db.segment(segment), lang or null,
+            answered_at, kind or null, flags, to_db.received_at)
+
+
+def _sqlite_text(moment):
+    """SQLAlchemy's own format for a UTC column on SQLite (zero-padded, always microseconds).
+
+    Written by the C isoformat instead of a Python format string: a test holds them equal.
+    """
+    return moment.isoformat(" ", "microseconds")
+
+
+def _sqlite_time(text):
+    """Check an answered_at cell; return the time as SQLite stores it."""
+    moment = _naive_utc(text)
+    if (len(text) == 27 and text[26] == "Z" and text[4] == text[7] == "-" and text[10] == "T"
+            and text[13] == text[16] == ":" and text[19] == "."):
+        # The usual "YYYY-MM-DDTHH:MM:SS.ffffffZ", just parsed as that: its text is the stored
+        # form already, three times faster than formatting the time again.
+        return text[:10] + " " + text[11:26]
+    return _sqlite_text(moment)
 
 
 def _naive_utc(text):

@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -435,17 +435,17 @@ writer = interchange._batch_writer
 def dies_at_the_third_batch(connection):
     store, batches = writer(connection), []
 
-    def storing(batch):
+    def storing(batch, tally):
         batches.append(batch)
         if len(batches) == 3:
             os._exit(3)  # the process dies: no rollback, no clean-up
-        return store(batch)
+        return store(batch, tally)
     return storing
 
 
 interchange._batch_writer = dies_at_the_third_batch
 with create_app(json.loads(sys.argv[1])).app_context(), open(sys.argv[2], encoding="utf-8", newline="") as file:
-    interchange.import_csv(file, batch_size=5, bulk_rows=5)
+    interchange.import_csv(file, batch_size=5, bulk_rows=5, read_ahead=True)
 """
 
 
@@ -482,3 +482,97 @@ def test_a_large_import_fires_the_answer_triggers_for_every_row(app, make_unit, 
     assert import_file(write_csv(tmp_path / "big.csv", rows), batch_size=5, bulk_rows=10) == (30, 0)
     assert set_aside == ["sqlite"]
     assert sorted(db.session.execute(text("SELECT id FROM seen")).scalars()) == sorted(r[0] for r in rows)
+
+
+def test_the_empty_cells_of_a_large_import_are_stored_as_null(app, make_unit, tmp_path, set_aside):
+    unit = make_unit("Vastaanotto")
+    rows = [row(unit, score="" if i % 2 else "3", comment="Kiitos" if i % 2 else "", lang="") for i in range(30)]
+    assert import_file(write_csv(tmp_path / "big.csv", rows), batch_size=5, bulk_rows=10) == (30, 0)
+    nulls = db.session.execute(text(
+        "SELECT count(score), count(reason), count(comment), count(segment), count(lang), count(kind) FROM response"
+    )).one()
+    assert tuple(nulls) == (15, 0, 15, 0, 0, 0)
+    assert db.session.execute(db.select(Response.score).where(Response.score.is_not(None))).scalars().all() == [3] * 15
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)),
+       st.sampled_from(["%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%f+00:00",
+                        "%Y-%m-%dT%H:%M:%S.%f+03:00", "%G-W%V-%uT%H:%M:%S.%fZ", "%Y%m%dT%H%M%S.%fZ"]))
+def test_an_imported_time_is_stored_in_the_text_sqlalchemy_writes(moment, form):
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    sqlalchemy_text = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    written = moment.strftime(form)
+    naive_utc = moment - (timedelta(hours=3) if form.endswith("+03:00") else timedelta(0))
+    if "%f" not in form:
+        naive_utc = naive_utc.replace(microsecond=0)
+    assert interchange._sqlite_time(written) == sqlalchemy_text(naive_utc)
+
+
+READ_AHEAD_IMPORT = """
+import json, sys
+from server import create_app, interchange
+
+forks = []
+original = interchange._read_ahead
+
+
+def counted(batches):
+    forks.append(1)
+    return original(batches)
+
+
+interchange._read_ahead = counted
+with create_app(json.loads(sys.argv[1])).app_context(), open(sys.argv[2], encoding="utf-8", newline="") as file:
+    try:
+        print(json.dumps([*interchange.import_csv(file, batch_size=5, bulk_rows=5, read_ahead=True), len(forks)]))
+    except (interchange.ImportError_, UnicodeDecodeError) as exc:
+        print(json.dumps([type(exc).__name__, str(exc), len(forks)]))
+"""
+
+
+def import_read_ahead(app, path):
+    """Import a file in a process of its own (one without other threads), reading it in a forked one."""
+    config = _config(app.config["SQLALCHEMY_DATABASE_URI"])
+    done = subprocess.run([sys.executable, "-c", READ_AHEAD_IMPORT, json.dumps(config), str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_file_read_in_a_process_of_its_own_is_stored_whole_and_counted_once(app, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    stored = [row(unit, score=str(1 + i % 5)) for i in range(4)]
+    import_file(write_csv(tmp_path / "first.csv", stored))
+    indexes = response_indexes()
+    big = write_csv(tmp_path / "big.csv", [row(unit, score=str(1 + i % 5)) for i in range(40)] + stored)
+    assert import_read_ahead(app, big) == [40, 4, 1]
+    db.session.expire_all()
+    assert count_responses() == 44
+    assert response_indexes() == indexes
+    assert rollup_rows() == expected_rollup() and sum(rollup_rows().values()) == 44
+
+
+def test_a_conflict_at_the_end_of_a_file_read_in_a_process_of_its_own_stores_nothing(app, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    rows = [row(unit) for _ in range(40)]
+    changed = [*rows[38][:3], "1", *rows[38][4:]]  # line 40's id again, with another score
+    result = import_read_ahead(app, write_csv(tmp_path / "big.csv", rows + [changed]))
+    assert result == ["ImportError_", f"line 42: the id {changed[0]} is already stored with other content (field id)", 1]
+    db.session.expire_all()
+    assert count_responses() == 0
+
+
+def test_a_byte_that_is_not_utf8_late_in_a_file_read_in_a_process_of_its_own_stores_nothing(app, make_unit,
+                                                                                            tmp_path):
+    unit = make_unit("Vastaanotto")
+    # Far enough into the file that the forked process, not the first read for the header, meets it.
+    path = write_csv(tmp_path / "big.csv", [row(unit) for _ in range(400)])
+    with path.open("ab") as file:
+        file.write(",".join(row(unit)).encode()[:-2] + b"\xff\r\n")
+    assert import_read_ahead(app, path)[::2] == ["UnicodeDecodeError", 1]
+    db.session.expire_all()
+    assert count_responses() == 0

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server import cli, create_app, insight, reports, rollup
+from server import cli, create_app, insight, interchange, reports, rollup
 from server.models import Response, ResponseWeek, db, utcnow
 from tests.conftest import _config, new_id
 from tests.test_api import enrol, post
@@ -181,3 +181,54 @@ def test_the_change_detector_counts_the_same_from_the_rollup_as_from_the_answers
         for mine, theirs in zip(from_rollup[unit], from_answers[unit], strict=True):
             assert vars(mine) == vars(theirs)
     assert from_rollup[busy_units[0]][0].answers > 0
+
+
+def zone_edges(tz_name):
+    """UTC times around the zone's local Monday midnights of 2026 and its offset changes of 2025-2027."""
+    zone = ZoneInfo(tz_name)
+    edges = []
+    monday = date(2026, 1, 5)
+    while monday.year == 2026:
+        edges.append(datetime.combine(monday, datetime.min.time(), zone).astimezone(UTC))
+        monday += timedelta(days=7)
+    edges += [start.replace(tzinfo=UTC) for start, _minutes in rollup.zone_offsets(tz_name)
+              if datetime(2025, 1, 1) <= start < datetime(2028, 1, 1)]
+    return [edge + timedelta(seconds=s) for edge in edges for s in (-61, -1, 0, 59)]
+
+
+@pytest.mark.parametrize("tz_name", [HELSINKI, "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns",
+                                     "Australia/Lord_Howe"])
+def test_a_bulk_import_counts_the_weeks_as_the_trigger_would_in_every_kind_of_zone(app, make_unit, tmp_path, tz_name):
+    """Whole, half- and quarter-hour offsets, and a summer time that moves the clock half an hour."""
+    unit = make_unit("Vastaanotto")
+    forms = ["%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%f+00:00"]
+    rows = [
+        [new_id(), unit.code, "import", "" if i % 7 == 0 else str(1 + i % 5), "smiley5", "waiting_time" if i % 3 else "",
+         "Kiitos" if i % 7 == 0 else "", "", "fi", (at + timedelta(microseconds=i)).strftime(forms[i % 3]),
+         "repeat" if i % 11 == 0 else "", ""]
+        for i, at in enumerate(zone_edges(tz_name))
+    ]
+    header = ["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at", "flags",
+              "kind"]
+
+    def import_rows(name, chosen, **options):
+        path = tmp_path / name
+        with path.open("w", newline="", encoding="utf-8") as file:
+            csv.writer(file).writerows([header, *chosen])
+        with path.open(newline="", encoding="utf-8") as file:
+            return interchange.import_csv(file, **options)
+
+    unit_id, url = unit.id, app.config["SQLALCHEMY_DATABASE_URI"]
+    other = create_app(_config(url) | {"HYMY_TIMEZONE": tz_name})
+    with other.app_context():
+        assert rollup.ready(tz_name)
+        # Some rows stored first, counted by the trigger; the whole file then skips them in its later batches.
+        assert import_rows("some.csv", rows[-30:]) == (30, 0)
+        assert import_rows("all.csv", rows, batch_size=40, bulk_rows=40) == (len(rows) - 30, 30)
+        assert stored() == expected(tz_name)
+        assert sum(stored().values()) == sum(1 for row in rows if row[3])
+        # The trigger is back: an answer stored after the import counts too.
+        add(db.session.get(type(unit), unit_id), datetime(2026, 6, 1, 12, tzinfo=UTC))
+        assert stored() == expected(tz_name)
+        db.session.remove()
+        db.engine.dispose()
