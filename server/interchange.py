@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import re
 import threading
+import traceback
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
@@ -248,6 +249,8 @@ SAME = slice(1, 11)
 SAME_FIELDS = IMPORT_COLUMNS[SAME]
 # A large import sets the secondary indexes aside (on SQLite) from this many stored rows on.
 BULK_ROWS = 10_000
+# The years an imported answer may fall in: those whose local weeks the rollup knows (rollup_zone).
+FIRST_YEAR, LAST_YEAR = 1970, 2099
 # A file this large is read in a process of its own (about 10,000 rows; see _read_ahead).
 READ_AHEAD_BYTES = 1 << 20
 PIPE_BYTES = 1 << 20  # Linux's largest pipe for a process without privileges
@@ -312,7 +315,8 @@ def import_csv(stream, batch_size=5000, bulk_rows=BULK_ROWS, read_ahead=False):
                         if imported.stored * 4 >= stored_before:
                             bulk = True
                             rebuild = _set_indexes_aside(connection)
-                            trigger = rollup.set_trigger_aside(connection)
+                            # Now that the import holds the write lock: the zone cannot change until it commits.
+                            trigger = rollup.set_trigger_aside(connection) if held.counts_as(connection) else None
                             if trigger is not None:
                                 counting = True
                                 rebuild.append(trigger)
@@ -483,7 +487,7 @@ def _read_ahead(batches):
     # Room for a batch or two (on Linux), so that neither side waits on the other's every step.
     with suppress(OSError, AttributeError):
         fcntl.fcntl(sender.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    child = context.Process(target=_send_all, args=(batches, sender), daemon=True)
+    child = context.Process(target=_send_all, args=(batches, sender, receiver), daemon=True)
     child.start()
     sender.close()
 
@@ -510,19 +514,32 @@ def _read_ahead(batches):
         child.join()
 
 
-def _send_all(batches, sender):
-    """In the forked child: send each batch, then the end with the tally, or the exception that stopped it."""
+def _send_all(batches, sender, receiver):
+    """In the forked child: send each batch, then the end with the tally, or the exception that stopped it.
+
+    The child closes its copy of the receiving end first: should the parent die, the pipe then
+    breaks and the child ends, instead of waiting for good to write to a pipe nobody reads.
+    """
+    receiver.close()
     gc.disable()  # see _no_cycle_collection
     try:
         for batch in batches:
             sender.send(("batch", batch))
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the parent is gone, or stopped reading
     except BaseException as exc:
+        if not isinstance(exc, ImportError_ | UnicodeDecodeError):  # a bug: say where it happened
+            exc.add_note("in the process reading the import:\n" + traceback.format_exc())
         try:
             sender.send(("error", exc))
+        except OSError:
+            pass  # the parent is gone
         except Exception:  # an exception that cannot be pickled
-            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+            with suppress(OSError):
+                sender.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
     else:
-        sender.send(("end", batches.tally and batches.tally.counts))
+        with suppress(OSError):
+            sender.send(("end", batches.tally and batches.tally.counts))
 
 
 def _batch_writer(connection):
@@ -561,6 +578,8 @@ def _content(row):
     segment, answered_at = SAME_FIELDS.index("segment"), SAME_FIELDS.index("answered_at")
     if isinstance(content[segment], str):
         content[segment] = json.loads(content[segment])
+    elif content[segment] is not None:
+        content[segment] = getattr(content[segment], "obj", content[segment])  # psycopg's Json wrapper
     if isinstance(content[answered_at], str):
         content[answered_at] = datetime.fromisoformat(content[answered_at])
     return content
@@ -656,11 +675,16 @@ def _sqlite_time(text):
 
 def _naive_utc(text):
     """Parse an answered_at cell to naive UTC; the usual "...Z" without parse_time()'s zone arithmetic."""
+    moment = None
     if text[-1:] == "Z" and "T" in text:  # a date alone is no time: parse_time() refuses it
         try:
             moment = datetime.fromisoformat(text[:-1])
         except ValueError:
+            pass
+        if moment is not None and moment.tzinfo is not None:
             moment = None
-        if moment is not None and moment.tzinfo is None:
-            return moment
-    return answers.parse_time(text, check_range=False).replace(tzinfo=None)
+    if moment is None:
+        moment = answers.parse_time(text, check_range=False).replace(tzinfo=None)
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ApiError(422, f"answered_at must fall in the years {FIRST_YEAR} to {LAST_YEAR}", "answered_at")
+    return moment

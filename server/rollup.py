@@ -152,6 +152,11 @@ class Tally:
                                   .order_by(RollupZone.starts_at)).all()
         return cls([(start.replace(tzinfo=None), minutes) for start, minutes in zone])
 
+    def counts_as(self, connection):
+        """Tell whether the rollup is still counted in this tally's zone."""
+        current = Tally.of(connection)
+        return (current.starts, current.minutes) == (self.starts, self.minutes)
+
     def empty(self):
         """Return an empty tally in the same zone."""
         empty = Tally([])

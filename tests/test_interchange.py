@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -217,6 +218,8 @@ def count_responses():
         ({"answered_at": "yesterday"}, "answered_at"),
         ({"answered_at": "2026-01-15T10:00:00"}, "answered_at"),
         ({"answered_at": "2026-01-15Z"}, "answered_at"),
+        ({"answered_at": "1969-12-31T23:59:59Z"}, "answered_at"),  # before the years the rollup knows
+        ({"answered_at": "0001-01-01T01:00:00+02:00"}, "answered_at"),
         ({"segment": "no-equals-sign"}, "segment"),
         ({"score": "", "comment": ""}, "score"),
         ({"comment": "x" * 2001}, "comment"),
@@ -470,7 +473,8 @@ def test_an_import_that_dies_after_setting_the_indexes_aside_leaves_them_and_the
     assert response_indexes() == indexes
 
 
-def test_a_large_import_fires_the_answer_triggers_for_every_row(app, make_unit, tmp_path, set_aside):
+def test_a_large_import_fires_other_triggers_on_the_answers_for_every_row(app, make_unit, tmp_path, set_aside):
+    """Only the rollup's own insert trigger is set aside (the import counts the rollup itself)."""
     if TEST_DB_URL:
         pytest.skip("the indexes are set aside on SQLite only")
     unit = make_unit("Vastaanotto")
@@ -575,4 +579,63 @@ def test_a_byte_that_is_not_utf8_late_in_a_file_read_in_a_process_of_its_own_sto
         file.write(",".join(row(unit)).encode()[:-2] + b"\xff\r\n")
     assert import_read_ahead(app, path)[::2] == ["UnicodeDecodeError", 1]
     db.session.expire_all()
+    assert count_responses() == 0
+
+
+def test_segmented_rows_repeated_in_a_file_and_imported_again_are_duplicates(app, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    segmented = row(unit, segment="age=18-29;visit=first")
+    path = write_csv(tmp_path / "in.csv", [segmented, row(unit), segmented])
+    assert import_file(path) == (2, 1)
+    assert import_file(path) == (0, 3)
+    stored = db.session.execute(db.select(Response.segment).where(Response.id == segmented[0])).scalar_one()
+    assert stored == {"age": "18-29", "visit": "first"}
+
+
+ABANDONED_IMPORT = """
+import json, multiprocessing, os, sys
+from server import create_app, interchange
+
+writer = interchange._batch_writer
+
+
+def dies_at_the_third_batch(connection):
+    store, batches = writer(connection), []
+
+    def storing(batch, tally):
+        batches.append(batch)
+        if len(batches) == 3:
+            print(*(child.pid for child in multiprocessing.active_children()), flush=True)
+            os._exit(3)  # no clean-up: the forked reader is left with a pipe nobody reads
+        return store(batch, tally)
+    return storing
+
+
+interchange._batch_writer = dies_at_the_third_batch
+with create_app(json.loads(sys.argv[1])).app_context(), open(sys.argv[2], encoding="utf-8", newline="") as file:
+    interchange.import_csv(file, batch_size=500, bulk_rows=500, read_ahead=True)
+"""
+
+
+def running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def test_the_forked_reader_ends_when_the_import_dies(app, make_unit, tmp_path):
+    unit = make_unit("Vastaanotto")
+    # More rows than the pipe holds: the reader is still writing when the import dies.
+    path = write_csv(tmp_path / "big.csv", [row(unit, comment="x" * 200) for _ in range(12_000)])
+    config = _config(app.config["SQLALCHEMY_DATABASE_URI"])
+    died = subprocess.run([sys.executable, "-c", ABANDONED_IMPORT, json.dumps(config), str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert died.returncode == 3, died.stderr
+    (pid,) = map(int, died.stdout.split())
+    deadline = time.monotonic() + 10
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(pid)
     assert count_responses() == 0

@@ -10,7 +10,7 @@ import pytest
 
 from server import cli, create_app, insight, interchange, reports, rollup
 from server.models import Response, ResponseWeek, db, utcnow
-from tests.conftest import _config, new_id
+from tests.conftest import TEST_DB_URL, _config, new_id
 from tests.test_api import enrol, post
 from tests.test_staff import log
 
@@ -224,7 +224,8 @@ def test_a_bulk_import_counts_the_weeks_as_the_trigger_would_in_every_kind_of_zo
         assert rollup.ready(tz_name)
         # Some rows stored first, counted by the trigger; the whole file then skips them in its later batches.
         assert import_rows("some.csv", rows[-30:]) == (30, 0)
-        assert import_rows("all.csv", rows, batch_size=40, bulk_rows=40) == (len(rows) - 30, 30)
+        # And it repeats its own first rows at its end, long after the trigger went aside.
+        assert import_rows("all.csv", rows + rows[:45], batch_size=40, bulk_rows=40) == (len(rows) - 30, 75)
         assert stored() == expected(tz_name)
         assert sum(stored().values()) == sum(1 for row in rows if row[3])
         # The trigger is back: an answer stored after the import counts too.
@@ -232,3 +233,27 @@ def test_a_bulk_import_counts_the_weeks_as_the_trigger_would_in_every_kind_of_zo
         assert stored() == expected(tz_name)
         db.session.remove()
         db.engine.dispose()
+
+
+def test_an_import_that_began_before_the_rollup_changed_zone_leaves_the_counting_to_the_trigger(
+        app, make_unit, tmp_path, monkeypatch):
+    if TEST_DB_URL:
+        pytest.skip("the trigger is set aside on SQLite only")
+    unit = make_unit("Vastaanotto")
+    path = tmp_path / "in.csv"
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"])
+        for hours in range(0, 60 * 24, 7):  # across Sunday-Monday midnights, in Helsinki and in New York
+            at = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=hours)
+            writer.writerow([new_id(), unit.code, "import", 3, "smiley5", "", "", "", "fi", at.strftime("%Y-%m-%dT%H:%M:%SZ")])
+    # The import read the zone just before another process recounted the rollup in Helsinki's.
+    new_york = rollup.Tally([(start, minutes) for start, minutes in rollup.zone_offsets("America/New_York")])
+    original = rollup.Tally.of
+    calls = []
+    monkeypatch.setattr(rollup.Tally, "of", classmethod(
+        lambda cls, connection: calls.append(1) or (new_york if len(calls) == 1 else original(connection))))
+    with path.open(newline="", encoding="utf-8") as file:
+        assert interchange.import_csv(file, batch_size=20, bulk_rows=20) == (206, 0)
+    assert len(calls) == 2
+    assert stored() == expected() and sum(stored().values()) == 206
