@@ -428,8 +428,8 @@ def test_a_conflict_late_in_a_large_import_stores_nothing_and_keeps_the_indexes(
     assert count_responses() == 1
 
 
-CRASHING_IMPORT = """
-import json, os, sys
+DYING_IMPORT = """
+import json, multiprocessing, os, sys
 from server import create_app, interchange
 
 writer = interchange._batch_writer
@@ -441,15 +441,26 @@ def dies_at_the_third_batch(connection):
     def storing(batch, tally):
         batches.append(batch)
         if len(batches) == 3:
+            print(*(child.pid for child in multiprocessing.active_children()), flush=True)  # the forked reader
             os._exit(3)  # the process dies: no rollback, no clean-up
         return store(batch, tally)
     return storing
 
 
 interchange._batch_writer = dies_at_the_third_batch
+size = int(sys.argv[3])
 with create_app(json.loads(sys.argv[1])).app_context(), open(sys.argv[2], encoding="utf-8", newline="") as file:
-    interchange.import_csv(file, batch_size=5, bulk_rows=5, read_ahead=True)
+    interchange.import_csv(file, batch_size=size, bulk_rows=size, read_ahead=True)
 """
+
+
+def import_dying_at_the_third_batch(app, path, batch_size):
+    """Import a file in a process of its own that dies at its third batch; return that process's output."""
+    config = _config(app.config["SQLALCHEMY_DATABASE_URI"])
+    died = subprocess.run([sys.executable, "-c", DYING_IMPORT, json.dumps(config), str(path), str(batch_size)],
+                          capture_output=True, text=True, timeout=60)
+    assert died.returncode == 3, died.stderr
+    return died.stdout
 
 
 def test_an_import_that_dies_after_setting_the_indexes_aside_leaves_them_and_the_answers_as_they_were(
@@ -461,10 +472,7 @@ def test_an_import_that_dies_after_setting_the_indexes_aside_leaves_them_and_the
     import_file(write_csv(tmp_path / "first.csv", [kept]))
     indexes = response_indexes()
     big = write_csv(tmp_path / "big.csv", [row(unit) for _ in range(20)])
-    config = _config(app.config["SQLALCHEMY_DATABASE_URI"])
-    died = subprocess.run([sys.executable, "-c", CRASHING_IMPORT, json.dumps(config), str(big)], capture_output=True,
-                          text=True, timeout=60)
-    assert died.returncode == 3, died.stderr
+    import_dying_at_the_third_batch(app, big, 5)
     assert response_indexes() == indexes
     assert db.session.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
     assert db.session.execute(db.select(Response.id)).scalars().all() == [kept[0]]
@@ -592,31 +600,6 @@ def test_segmented_rows_repeated_in_a_file_and_imported_again_are_duplicates(app
     assert stored == {"age": "18-29", "visit": "first"}
 
 
-ABANDONED_IMPORT = """
-import json, multiprocessing, os, sys
-from server import create_app, interchange
-
-writer = interchange._batch_writer
-
-
-def dies_at_the_third_batch(connection):
-    store, batches = writer(connection), []
-
-    def storing(batch, tally):
-        batches.append(batch)
-        if len(batches) == 3:
-            print(*(child.pid for child in multiprocessing.active_children()), flush=True)
-            os._exit(3)  # no clean-up: the forked reader is left with a pipe nobody reads
-        return store(batch, tally)
-    return storing
-
-
-interchange._batch_writer = dies_at_the_third_batch
-with create_app(json.loads(sys.argv[1])).app_context(), open(sys.argv[2], encoding="utf-8", newline="") as file:
-    interchange.import_csv(file, batch_size=500, bulk_rows=500, read_ahead=True)
-"""
-
-
 def running(pid):
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -629,11 +612,7 @@ def test_the_forked_reader_ends_when_the_import_dies(app, make_unit, tmp_path):
     unit = make_unit("Vastaanotto")
     # More rows than the pipe holds: the reader is still writing when the import dies.
     path = write_csv(tmp_path / "big.csv", [row(unit, comment="x" * 200) for _ in range(12_000)])
-    config = _config(app.config["SQLALCHEMY_DATABASE_URI"])
-    died = subprocess.run([sys.executable, "-c", ABANDONED_IMPORT, json.dumps(config), str(path)],
-                          capture_output=True, text=True, timeout=60)
-    assert died.returncode == 3, died.stderr
-    (pid,) = map(int, died.stdout.split())
+    (pid,) = map(int, import_dying_at_the_third_batch(app, path, 500).split())
     deadline = time.monotonic() + 10
     while running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
