@@ -239,15 +239,16 @@ class Imported(NamedTuple):
     duplicates: int
 
 
-# The columns an import writes, in the order of its records; the device and user stay empty.
+# The columns an import writes, in the order of its rows; the device and user stay empty.
 IMPORT_COLUMNS = ("id", "unit_id", "channel", "score", "scale", "reason", "comment", "segment", "lang",
                   "answered_at", "kind", "flags", "received_at")
 # The columns an import may leave NULL.
 NULLABLE = frozenset({"score", "reason", "comment", "segment", "lang", "kind"})
-# What makes two rows "the same answer": the record's fields but the id, flags and received_at.
+# What makes two rows "the same answer": a row's fields but the id, flags and received_at.
 SAME = slice(1, 11)
 SAME_FIELDS = IMPORT_COLUMNS[SAME]
-# A large import sets the secondary indexes aside (on SQLite) from this many stored rows on.
+# A large import sets the secondary indexes and the rollup's insert trigger aside (on SQLite) from this
+# many stored rows on.
 BULK_ROWS = 10_000
 # The years an imported answer may fall in: those whose local weeks the rollup knows (rollup_zone).
 FIRST_YEAR, LAST_YEAR = 1970, 2099
@@ -345,7 +346,8 @@ def _set_indexes_aside(connection):
     3 s. SQLite's DDL is transactional: the drop, the rows and the rebuild commit together or not
     at all, so an import that fails, or a process that dies, leaves the indexes as they were.
     Readers meanwhile see the last commit, indexes included.
-    The primary key stays (idempotency rests on it), as do unique indexes and triggers.
+    The primary key stays (idempotency rests on it), as do unique indexes and triggers but the
+    rollup's own insert trigger (see rollup.set_trigger_aside).
     """
     names = [name for _seq, name, unique, origin, _partial in connection.exec_driver_sql("PRAGMA index_list(response)")
              if origin == "c" and not unique]

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
-from sqlalchemy import inspect, text
+from sqlalchemy import DateTime, inspect, text
+from sqlalchemy.dialects import sqlite
 
 from server import cli, create_app, interchange, reports
 from server.models import Response, Unit, db
@@ -512,9 +513,6 @@ def test_the_empty_cells_of_a_large_import_are_stored_as_null(app, make_unit, tm
        st.sampled_from(["%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%f+00:00",
                         "%Y-%m-%dT%H:%M:%S.%f+03:00", "%G-W%V-%uT%H:%M:%S.%fZ", "%Y%m%dT%H%M%S.%fZ"]))
 def test_an_imported_time_is_stored_in_the_text_sqlalchemy_writes(moment, form):
-    from sqlalchemy import DateTime
-    from sqlalchemy.dialects import sqlite
-
     dialect = sqlite.dialect()
     sqlalchemy_text = DateTime().dialect_impl(dialect).bind_processor(dialect)
     written = moment.strftime(form)
