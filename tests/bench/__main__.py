@@ -2,7 +2,8 @@
 
 Each benchmark prints its figures and a ratio against a baseline measured in the same run, on
 this machine, now: these machines are noisy, so figures from another day are not comparable.
-Sizes: BENCH_REQUESTS (intake, default 3000), BENCH_ROWS (dashboard/io, default 1,000,000),
+Sizes: BENCH_REQUESTS (intake, default 3000, sent in BENCH_ROUNDS rounds, default 5, taking turns
+with the baseline's), BENCH_ROWS (dashboard/io, default 1,000,000),
 BENCH_UNITS (default 500). BENCH_DB=path keeps the dashboard's seeded database there and, when
 it exists, measures it again without seeding (10 million answers take about 12 minutes to seed).
 """
@@ -34,6 +35,8 @@ UNITS = int(os.environ.get("BENCH_UNITS", 500))
 # A database file the dashboard bench seeds once and keeps, to measure again without seeding anew.
 SEEDED = os.environ.get("BENCH_DB")
 CONCURRENCY = 16
+# The intake bench loads the baseline and Hymy in turns, this many rounds each.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 5))
 THREADS = 8
 
 
@@ -110,32 +113,28 @@ def report_load(name, seconds, latencies, statuses):
 
 def bench_intake(workdir):
     print(f"\nAnswer intake: {REQUESTS} POSTs from {CONCURRENCY} kiosks, each of its own unit, waitress with"
-          f" {THREADS} threads")
-    # Baseline: the 20-line endpoint, given the same answers.
-    base_db, base_port = workdir / "baseline.sqlite3", free_port()
-    server = subprocess.Popen([sys.executable, str(Path(__file__).parent / "baseline_app.py"), str(base_db), str(base_port), str(THREADS)])
+          f" {THREADS} threads, in {ROUNDS} rounds taking turns with the baseline")
+    json_headers = {"Content-Type": "application/json"}
+    servers = []
     try:
-        wait_for_port(base_port)
-        json_headers = {"Content-Type": "application/json"}
-        requests = [(json.dumps({"id": str(uuid.uuid4()), "unit": f"u{i % CONCURRENCY}", "score": 1 + i % 5}), json_headers)
-                    for i in range(REQUESTS)]
-        base = report_load("baseline", *load(base_port, requests))
-    finally:
-        server.terminate()
-        server.wait()
-    stored_base = sqlite3.connect(base_db).execute("SELECT count(*) FROM r").fetchone()[0]
+        # Baseline: the 20-line endpoint, given answers of the same shape.
+        base_db, base_port = workdir / "baseline.sqlite3", free_port()
+        servers.append(subprocess.Popen([sys.executable, str(Path(__file__).parent / "baseline_app.py"), str(base_db),
+                                         str(base_port), str(THREADS)], stderr=subprocess.DEVNULL))
+        base_requests = [(json.dumps({"id": str(uuid.uuid4()), "unit": f"u{i % CONCURRENCY}", "score": 1 + i % 5}),
+                          json_headers) for i in range(REQUESTS)]
 
-    # Hymy: one enrolled kiosk per unit (kiosks are never rate-limited by address).
-    db_path, port = workdir / "hymy-intake.sqlite3", free_port()
-    env = hymy_env(db_path)
-    hymy(env, "db", "upgrade")
-    kiosks = []
-    for n in range(CONCURRENCY):
-        code = hymy(env, "units", "add", f"Bench {n}", "--scale", "smiley5")
-        kiosks.append((code, hymy(env, "devices", "add", code).split("enrol=")[1]))
-    server = subprocess.Popen([str(BIN / "hymy"), "serve", "--port", str(port), "--threads", str(THREADS)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+        # Hymy: one enrolled kiosk per unit (kiosks are never rate-limited by address).
+        db_path, port = workdir / "hymy-intake.sqlite3", free_port()
+        env = hymy_env(db_path)
+        hymy(env, "db", "upgrade")
+        kiosks = []
+        for n in range(CONCURRENCY):
+            code = hymy(env, "units", "add", f"Bench {n}", "--scale", "smiley5")
+            kiosks.append((code, hymy(env, "devices", "add", code).split("enrol=")[1]))
+        servers.append(subprocess.Popen([str(BIN / "hymy"), "serve", "--port", str(port), "--threads", str(THREADS)],
+                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for_port(base_port)
         wait_for_port(port)
         conn = http.client.HTTPConnection("127.0.0.1", port)
         headers = []
@@ -143,21 +142,37 @@ def bench_intake(workdir):
             conn.request("POST", "/api/v1/devices/enrol", body=json.dumps({"code": enrol_code}), headers=json_headers)
             token = json.loads(conn.getresponse().read())["token"]
             headers.append({**json_headers, "Authorization": f"Bearer {token}"})
-        requests = [(json.dumps({"id": str(uuid.uuid4()), "unit": kiosks[i % CONCURRENCY][0], "score": 1 + i % 5}),
-                     headers[i % CONCURRENCY]) for i in range(REQUESTS)]
+        conn.close()
+        hymy_requests = [(json.dumps({"id": str(uuid.uuid4()), "unit": kiosks[i % CONCURRENCY][0],
+                                      "score": 1 + i % 5}), headers[i % CONCURRENCY]) for i in range(REQUESTS)]
         # A tenth of the requests are replays, as offline kiosks send them.
-        requests += requests[: REQUESTS // 10]
-        random.Random(1).shuffle(requests)
-        seconds, latencies, statuses = load(port, requests)
-        rate = report_load("hymy", seconds, latencies, statuses)
+        hymy_requests += hymy_requests[: REQUESTS // 10]
+        random.Random(1).shuffle(hymy_requests)
+
+        # The two take turns, a round each, so that both meet the machine's slow and fast moments alike.
+        runs = {"baseline": [], "hymy": []}
+        for r in range(ROUNDS):
+            runs["baseline"].append(load(base_port, base_requests[r::ROUNDS]))
+            runs["hymy"].append(load(port, hymy_requests[r::ROUNDS]))
     finally:
-        server.terminate()
-        server.wait()
+        for server in servers:
+            server.terminate()
+            server.wait()
+    rates = {}
+    for name, rounds in runs.items():
+        seconds = sum(seconds for seconds, _latencies, _statuses in rounds)
+        latencies = [latency for _seconds, run_latencies, _statuses in rounds for latency in run_latencies]
+        statuses = [status for _seconds, _latencies, run_statuses in rounds for status in run_statuses]
+        rates[name] = report_load(name, seconds, latencies, statuses)
+    by_round = [(len(hymy_run[1]) / hymy_run[0]) / (len(base_run[1]) / base_run[0])
+                for base_run, hymy_run in zip(runs["baseline"], runs["hymy"], strict=True)]
+    stored_base = sqlite3.connect(base_db).execute("SELECT count(*) FROM r").fetchone()[0]
     stored = sqlite3.connect(db_path).execute("SELECT count(*) FROM response").fetchone()[0]
     print(f"  stored: baseline {stored_base}/{REQUESTS}, hymy {stored}/{REQUESTS} distinct ids"
-          f" ({len(requests) - REQUESTS} replays answered 200)")
-    print(f"  ratio hymy/baseline: {rate / base:.2f} (goal >= 0.6)")
-    return {"intake_ratio": rate / base, "lost": REQUESTS - stored}
+          f" ({len(hymy_requests) - REQUESTS} replays answered 200)")
+    ratio = rates["hymy"] / rates["baseline"]
+    print(f"  ratio hymy/baseline: {ratio:.2f} (goal >= 0.6); by round {min(by_round):.2f}-{max(by_round):.2f}")
+    return {"intake_ratio": ratio, "lost": REQUESTS - stored}
 
 
 # The process's own peak (VmHWM, in KiB), not ru_maxrss: Linux carries ru_maxrss over from the
