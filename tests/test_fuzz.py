@@ -1,13 +1,17 @@
 """Hostile input: schemathesis against the OpenAPI description, hypothesis against the validators."""
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import DateTime
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from server.models import Response, Unit, db
+from server.models import Response, Unit, UTCDateTime, db
 from tests.conftest import new_id
 
 
@@ -69,3 +73,18 @@ def test_mutated_answers_get_a_4xx_naming_a_field_or_are_stored_whole(app, clien
     else:
         assert response.status_code in (200, 201)
         assert after == before + (1 if response.status_code == 201 else 0)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([UTC, ZoneInfo("Europe/Helsinki"), ZoneInfo("Asia/Kathmandu"),
+                                               timezone(timedelta(hours=-3, minutes=-30))])))
+def test_a_time_is_bound_on_sqlite_as_sqlalchemy_would_store_it(moment):
+    """UTCDateTime's one-step SQLite processor writes the text of its two steps: to naive UTC, then DATETIME's."""
+    dialect = sqlite_dialect.dialect()
+    two_steps = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    one_step = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert one_step(moment) == two_steps(UTCDateTime().process_bind_param(moment, dialect))
+    assert one_step(None) is None
+    with pytest.raises(ValueError):
+        one_step(moment.replace(tzinfo=None))
