@@ -21,11 +21,12 @@ Such a single statement must not return rows: SQLite commits a statement with RE
 when its last row has been fetched, and fetching needs the GIL, so the write lock was held while
 the thread waited for another one's Python code. A kiosk's answer insert, its request's only
 database work most of the time, runs as a Prepared statement: compiled once, straight on a
-pooled connection; so does the alert check's count that follows a negative answer.
+connection the thread keeps for it; so does the alert check's count that follows a negative answer.
 """
 
 import sqlite3
 import threading
+import weakref
 
 from flask import current_app, has_app_context
 from sqlalchemy import event
@@ -40,13 +41,19 @@ _write_locks_guard = threading.Lock()
 
 
 class Prepared:
-    """A Core statement compiled once and run straight on a pooled SQLite connection.
+    """A Core statement compiled once and run straight on a SQLite connection of the thread's own.
 
     For the statements every answer runs (the insert; the alert check's count after a negative
     one): through a session, SQLAlchemy's work around a statement (execution context, session
     transaction, result) cost twice what SQLite took to run it. The values still go through each
     type's own bind processor, so a row is stored exactly as a Core insert would store it; rows
     read come back as the driver gives them (a time as its stored text). Compiled per set of keys.
+
+    Each thread keeps one connection for these statements, taken from the engine's pool once
+    (set up by _on_connect below) and detached from it: a pool checkout and check-in for every
+    statement cost as much Python as the statement's own binds. These statements never leave a
+    transaction open, so the connection is always idle between them. It closes with its thread,
+    or when the engine's pool is disposed and gone.
     """
 
     def __init__(self, statement):
@@ -57,33 +64,45 @@ class Prepared:
         compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
         binds = tuple((name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
                       for name in compiled.positiontup)
-        return compiled, binds
+        # The statement's own values (flags == ''), as construct_params() would add them.
+        literals = {name: compiled.binds[name].effective_value for name in compiled.positiontup if name not in keys}
+        return compiled.string, binds, literals
 
     def _execute(self, connection, dialect, values):
         keys = tuple(values)
         if keys not in self.compiled:
             self.compiled[keys] = self._compile(dialect, keys)
-        compiled, binds = self.compiled[keys]
-        values = compiled.construct_params(values)  # with the statement's own literals
+        sql, binds, literals = self.compiled[keys]
+        if literals:
+            values = {**literals, **values}
         cursor = connection.cursor()
-        cursor.execute(compiled.string, [values[name] if process is None else process(values[name])
-                                         for name, process in binds])
+        cursor.execute(sql, [values[name] if process is None else process(values[name]) for name, process in binds])
         return cursor
-
-    def _on_pooled(self, engine, values, take):
-        connection = engine.raw_connection()
-        try:
-            return take(self._execute(connection, engine.dialect, values))
-        finally:
-            connection.close()
 
     def run(self, engine, values):
         """Execute with the values as a transaction of its own (no BEGIN: the driver autocommits); return the row count."""
-        return self._on_pooled(engine, values, lambda cursor: cursor.rowcount)
+        return self._execute(_thread_connection(engine), engine.dialect, values).rowcount
 
     def rows(self, engine, values):
         """Run a query with the values; return its rows as the driver gives them."""
-        return self._on_pooled(engine, values, lambda cursor: cursor.fetchall())
+        return self._execute(_thread_connection(engine), engine.dialect, values).fetchall()
+
+
+_threads = threading.local()
+
+
+def _thread_connection(engine):
+    """Return this thread's own connection to the engine's database, for Prepared statements."""
+    # Keyed weakly by pool: a disposed engine's old pool, once gone, takes its connections along.
+    connections = _threads.__dict__.setdefault("connections", weakref.WeakKeyDictionary())
+    connection = connections.get(engine.pool)
+    if connection is None:
+        pooled = engine.raw_connection()
+        pooled.detach()  # the pool's size now counts only the connections it lends
+        connection = connections[engine.pool] = pooled.dbapi_connection
+    elif connection.in_transaction:  # never, unless a statement here failed in a way SQLite does not undo
+        connection.rollback()
+    return connection
 
 
 def session_idle(session):
