@@ -1,7 +1,5 @@
 """Response headers that harden every page: CSP without inline code, framing, sniffing, HSTS."""
 
-from flask import request
-
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -19,11 +17,30 @@ HEADERS = (
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
+class SecurityHeaders:
+    """WSGI middleware: every response gets the headers above that its view did not set itself.
+
+    Added to the status and header list as they pass to the server, once each: through Flask's
+    after_request and Werkzeug's Headers, which check each value again, they cost an answer's
+    request more than its validation did.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        def start_with_headers(status, headers, exc_info=None):
+            present = {name.lower() for name, _value in headers}
+            # The scheme as ProxyFix, inside this middleware, has set it from the proxy's header.
+            ours = SECURE_HEADERS if environ.get("wsgi.url_scheme") == "https" else HEADERS
+            return start_response(status, headers + [header for header in ours if header[0].lower() not in present],
+                                  exc_info)
+
+        return self.wsgi_app(environ, start_with_headers)
+
+
+SECURE_HEADERS = HEADERS + (HSTS,)
+
+
 def init_app(app):
-    @app.after_request
-    def set_security_headers(response):
-        # One pass over the headers a view set itself, then the rest appended: this runs on every answer.
-        present = {key.lower() for key in response.headers.keys()}
-        headers = HEADERS + (HSTS,) if request.is_secure else HEADERS
-        response.headers.extend([(key, value) for key, value in headers if key.lower() not in present])
-        return response
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)

@@ -55,3 +55,13 @@ def test_an_error_page_leaks_nothing(client):
     assert response.status_code == 404
     body = response.get_data(as_text=True)
     assert "Traceback" not in body and "sqlalchemy" not in body.lower()
+
+
+def test_a_header_a_page_sets_itself_is_kept_and_not_repeated(app, client):
+    @app.get("/framed-here")
+    def framed_here():
+        return "ok", 200, {"X-Frame-Options": "SAMEORIGIN"}
+
+    response = client.get("/framed-here")
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
