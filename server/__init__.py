@@ -3,6 +3,7 @@
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from types import FunctionType
 
 import flask_babel
 from flask import Flask, current_app, g, has_request_context, request, session
@@ -46,27 +47,46 @@ def select_locale():
     return request.accept_languages.best_match(LANGS) or current_app.config["HYMY_DEFAULT_LANG"]
 
 
-def refresh_language():
-    """Let each page pick its own language, even when requests share an app context (tests).
+def prepare_language():
+    """Let each page pick its own language, and keep one chosen on a staff page for the session.
 
-    The JSON API answers in English and picks no language: its requests skip this and the next hook.
+    Refreshed even when requests share an app context (tests). The JSON API answers in English
+    and picks no language; client pages never remember one.
     """
-    if request.blueprint != "api":
-        flask_babel.refresh()
-
-
-def remember_language():
-    """Keep a language chosen on a staff page for the rest of the session (never on client pages)."""
-    if request.blueprint == "api":
+    blueprint = request.blueprint
+    if blueprint == "api":
         return
+    flask_babel.refresh()
     lang = request.args.get("lang")
-    if lang in LANGS and request.blueprint in ("manage", "staff", "admin", "auth", "insight", "settings", "public"):
+    if lang in LANGS and blueprint in ("manage", "staff", "admin", "auth", "insight", "settings", "public"):
         session["lang"] = lang
+
+
+class Hymy(Flask):
+    """Flask, remembering which of its hooks and views are coroutines.
+
+    Flask asks inspect of every hook and view on every request (nine times an answer), and the
+    answer never changes for a function.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._synchronous = {}
+
+    def ensure_sync(self, func):
+        if type(func) is not FunctionType:
+            # A bound method may be one of a view object made for each request: not remembered.
+            return super().ensure_sync(func)
+        try:
+            return self._synchronous[func]
+        except KeyError:
+            made = self._synchronous[func] = super().ensure_sync(func)
+            return made
 
 
 def create_app(test_config=None):
     """Create and configure the Hymy application."""
-    app = Flask(
+    app = Hymy(
         __name__,
         instance_relative_config=True,
         template_folder=str(_resource_dir("templates")),
@@ -108,8 +128,7 @@ def create_app(test_config=None):
     memo.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
-    app.before_request(refresh_language)
-    app.before_request(remember_language)
+    app.before_request(prepare_language)
     csrf.init_app(app)
     login_manager.init_app(app)
 

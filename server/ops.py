@@ -18,6 +18,34 @@ from .models import DeviceContact, Response, db, utcnow
 request_log = logging.getLogger("hymy.requests")
 
 
+class Occasionally(logging.Filter):
+    """Let a logger's records through at most once in so many seconds.
+
+    For waitress's "Task queue depth is N": it is logged at every request that has to wait, so
+    a busy minute would write thousands of lines, and the server spent more time writing them
+    than on some of its answers. One a minute still tells an operator the server is saturated.
+    """
+
+    def __init__(self, seconds=60.0, clock=time.monotonic):
+        super().__init__()
+        self.seconds, self.clock = seconds, clock
+        self.next_at = float("-inf")
+
+    def filter(self, record):
+        now = self.clock()
+        if now < self.next_at:
+            return False
+        self.next_at = now + self.seconds
+        return True
+
+
+def quiet_queue_warnings(seconds=60.0):
+    """Log waitress's queue depth at most once in `seconds` (see Occasionally)."""
+    queue_log = logging.getLogger("waitress.queue")
+    if not any(isinstance(f, Occasionally) for f in queue_log.filters):
+        queue_log.addFilter(Occasionally(seconds))
+
+
 class OpsError(RuntimeError):
     """A backup or purge cannot be carried out; the message says why."""
 
@@ -103,7 +131,9 @@ def backup_command(path):
 def init_app(app):
     app.cli.add_command(purge_command)
     app.cli.add_command(backup_command)
-    if app.config["HYMY_REQUEST_LOG"] and not app.testing and not request_log.handlers:
+    if not app.config["HYMY_REQUEST_LOG"]:
+        return  # and no request hooks: every request would pay for them
+    if not app.testing and not request_log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         request_log.addHandler(handler)

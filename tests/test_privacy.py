@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import inspect, text
 
-from server import ops
+from server import create_app, ops
 from server.models import Response, db
 from server.redact import HETU_CHECK, MARKER, redact
-from tests.conftest import new_id
+from tests.conftest import _config, new_id
 
 CENTURY_SIGNS = {1800: "+", 1900: "-YXWVU", 2000: "ABCDEF"}
 
@@ -89,6 +89,14 @@ def test_request_logs_carry_no_address_or_query(app, client, make_unit, caplog):
     assert "203.0.113.77" not in caplog.text and "lang=sv" not in caplog.text
 
 
+def test_no_request_is_logged_when_the_request_log_is_off(app, make_unit, caplog):
+    unit = make_unit("Vastaanotto")
+    quiet = create_app({**_config(app.config["SQLALCHEMY_DATABASE_URI"]), "HYMY_REQUEST_LOG": False})
+    with caplog.at_level(logging.INFO, logger="hymy.requests"):
+        assert quiet.test_client().get(f"/q/{unit.code}").status_code == 200
+    assert not [r for r in caplog.records if r.name == "hymy.requests"]
+
+
 def add_answer(unit, days_ago, user=None):
     at = datetime.now(timezone.utc) - timedelta(days=days_ago)
     db.session.add(Response(id=new_id(), unit_id=unit.id, channel="spoken" if user else "kiosk", score=5,
@@ -134,3 +142,15 @@ def test_backup_writes_an_integrity_checked_copy(app, runner, make_unit, tmp_pat
 def test_purge_refuses_nonsense():
     with pytest.raises(ops.OpsError):
         ops.purge(0)
+
+
+def test_waitress_queue_warnings_are_logged_once_a_minute(caplog):
+    now = [1000.0]
+    queue_log = logging.getLogger("test.waitress.queue")
+    queue_log.addFilter(ops.Occasionally(60, clock=lambda: now[0]))
+    with caplog.at_level(logging.WARNING, logger="test.waitress.queue"):
+        for second in range(150):
+            now[0] = 1000.0 + second
+            queue_log.warning("Task queue depth is %d", second)
+    assert [r.getMessage() for r in caplog.records if r.name == "test.waitress.queue"] == [
+        "Task queue depth is 0", "Task queue depth is 60", "Task queue depth is 120"]
