@@ -92,8 +92,12 @@ def test_request_logs_carry_no_address_or_query(app, client, make_unit, caplog):
 def test_no_request_is_logged_when_the_request_log_is_off(app, make_unit, caplog):
     unit = make_unit("Vastaanotto")
     quiet = create_app({**_config(app.config["SQLALCHEMY_DATABASE_URI"]), "HYMY_REQUEST_LOG": False})
-    with caplog.at_level(logging.INFO, logger="hymy.requests"):
-        assert quiet.test_client().get(f"/q/{unit.code}").status_code == 200
+    try:
+        with caplog.at_level(logging.INFO, logger="hymy.requests"):
+            assert quiet.test_client().get(f"/q/{unit.code}").status_code == 200
+    finally:
+        with quiet.app_context():
+            db.engine.dispose()  # its own pool: closed here, not left to the garbage collector
     assert not [r for r in caplog.records if r.name == "hymy.requests"]
 
 
