@@ -4,6 +4,7 @@ import json
 import logging
 import sqlite3
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -22,20 +23,20 @@ class Occasionally(logging.Filter):
     """Let a logger's records through at most once in so many seconds.
 
     For waitress's "Task queue depth is N": it is logged at every request that has to wait, so
-    a busy minute would write thousands of lines, and the server spent more time writing them
+    a busy minute would write thousands of lines, and the server spent more time making them
     than on some of its answers. One a minute still tells an operator the server is saturated.
+    Between two, the logger is disabled, so that a call to it returns before making a record.
     """
 
-    def __init__(self, seconds=60.0, clock=time.monotonic):
+    def __init__(self, logger, seconds=60.0):
         super().__init__()
-        self.seconds, self.clock = seconds, clock
-        self.next_at = float("-inf")
+        self.logger, self.seconds = logger, seconds
 
     def filter(self, record):
-        now = self.clock()
-        if now < self.next_at:
-            return False
-        self.next_at = now + self.seconds
+        self.logger.disabled = True
+        wake = threading.Timer(self.seconds, setattr, (self.logger, "disabled", False))
+        wake.daemon = True
+        wake.start()
         return True
 
 
@@ -43,7 +44,7 @@ def quiet_queue_warnings(seconds=60.0):
     """Log waitress's queue depth at most once in `seconds` (see Occasionally)."""
     queue_log = logging.getLogger("waitress.queue")
     if not any(isinstance(f, Occasionally) for f in queue_log.filters):
-        queue_log.addFilter(Occasionally(seconds))
+        queue_log.addFilter(Occasionally(queue_log, seconds))
 
 
 class OpsError(RuntimeError):
