@@ -51,6 +51,7 @@ STORED_CONTENT = db.select(
     _RESPONSES.unit_id, _RESPONSES.score, _RESPONSES.reason, _RESPONSES.comment, _RESPONSES.segment,
     _RESPONSES.lang, _RESPONSES.answered_at,
 ).where(_RESPONSES.id == db.bindparam("id"))
+PREPARED_STORED_CONTENT = sqlite.Prepared(STORED_CONTENT)
 
 MAX_COMMENT = 2000
 MAX_FUTURE = timedelta(minutes=10)
@@ -263,9 +264,10 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
                       plain_flags=values.pop("flags"))
     negative = answer.score is not None and stats.SCALES[answer.unit.scale].polarity(answer.score) == "negative"
     unit_id = answer.unit.id  # read before the commit, which expires ORM objects
-    if statement in PREPARED_INSERTS and sqlite.session_idle(db.session):
+    prepared = statement in PREPARED_INSERTS and sqlite.session_idle(db.session)
+    if prepared:
         # Nothing read or written in this session yet (a kiosk's answer, mostly): the insert is a
-        # transaction by itself on a pooled connection, its compiled form prepared once.
+        # transaction by itself on the thread's own connection, its compiled form prepared once.
         inserted = PREPARED_INSERTS[statement].run(engine, values) == 1
     else:
         # On the session's connection: the same transaction as what the request did before, without
@@ -278,8 +280,11 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
         if negative:
             _check_alerts(unit_id)
         return "stored"
-    existing = db.session.connection().execute(STORED_CONTENT, {"id": answer.id}).first()
-    db.session.commit()
+    if prepared:  # a replay from a kiosk's queue, as often as not: read back the same way, no session either
+        existing = PREPARED_STORED_CONTENT.first(engine, {"id": answer.id})
+    else:
+        existing = db.session.connection().execute(STORED_CONTENT, {"id": answer.id}).first()
+        db.session.commit()
     if existing is None:  # deleted between the insert and the read: only retention does that
         raise RuntimeError(f"answer {answer.id} was neither stored nor found")
     if not same_content(existing, answer):

@@ -21,12 +21,14 @@ Such a single statement must not return rows: SQLite commits a statement with RE
 when its last row has been fetched, and fetching needs the GIL, so the write lock was held while
 the thread waited for another one's Python code. A kiosk's answer insert, its request's only
 database work most of the time, runs as a Prepared statement: compiled once, straight on a
-connection the thread keeps for it; so does the alert check's count that follows a negative answer.
+connection the thread keeps for it; so do the alert check's count that follows a negative answer
+and the read of a replayed answer's stored content.
 """
 
 import sqlite3
 import threading
 import weakref
+from collections import namedtuple
 
 from flask import current_app, has_app_context
 from sqlalchemy import event
@@ -44,7 +46,7 @@ class Prepared:
     """A Core statement compiled once and run straight on a SQLite connection of the thread's own.
 
     For the statements every answer runs (the insert; the alert check's count after a negative
-    one): through a session, SQLAlchemy's work around a statement (execution context, session
+    one; the read of a replay's stored content): through a session, SQLAlchemy's work around a statement (execution context, session
     transaction, result) cost twice what SQLite took to run it. The values still go through each
     type's own bind processor, so a row is stored exactly as a Core insert would store it; rows
     read come back as the driver gives them (a time as its stored text). Compiled per set of keys.
@@ -59,6 +61,7 @@ class Prepared:
     def __init__(self, statement):
         self.statement = statement
         self.compiled = {}
+        self.typed = None  # first()'s row type and result processors, made at its first use
 
     def _compile(self, dialect, keys):
         compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
@@ -86,6 +89,23 @@ class Prepared:
     def rows(self, engine, values):
         """Run a query with the values; return its rows as the driver gives them."""
         return self._execute(_thread_connection(engine), engine.dialect, values).fetchall()
+
+    def first(self, engine, values):
+        """Run a query with the values; return its first row typed as a Core read would type it, or None.
+
+        Each value goes through its column type's result processor (a time becomes an aware
+        datetime, JSON a dict), and the row's fields are named by the columns' keys.
+        """
+        row = self._execute(_thread_connection(engine), engine.dialect, values).fetchone()
+        if row is None:
+            return None
+        if self.typed is None:
+            columns = self.statement.selected_columns
+            processors = tuple(column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
+                               for column in columns)
+            self.typed = (namedtuple("Row", [column.key for column in columns]), processors)
+        row_type, processors = self.typed
+        return row_type(*(value if process is None else process(value) for value, process in zip(row, processors, strict=True)))
 
 
 _threads = threading.local()

@@ -1,5 +1,6 @@
 """The answer API: POST /api/v1/responses as DESIGN.md fixes it."""
 
+import dataclasses
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -7,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from server import org
+from server.errors import ApiError
 from server.models import Device, Response, db
 from tests.conftest import new_id
 
@@ -355,6 +357,12 @@ def test_the_prepared_insert_stores_what_the_session_insert_stores(app, unit):
             assert not db.session().in_transaction() or path == "session"
             assert answers.store(answer, "kiosk", device=kiosk) == "stored"
             assert answers.store(answer, "kiosk", device=kiosk) == "duplicate"
+            # A replay is read back as typed as the session reads it: any field changed is a conflict.
+            for changed in ({"segment": None}, {"answered_at": answer.answered_at + timedelta(microseconds=1)},
+                            {"comment": "Toinen"}, {"score": 3}, {"lang": "fi"}):
+                assert not db.session().in_transaction() or path == "session"
+                with pytest.raises(ApiError):
+                    answers.store(dataclasses.replace(answer, **changed), "kiosk", device=kiosk)
             # The stored text itself, as SQLite holds it, but for the id and the time of arrival.
             stored = db.session.connection().exec_driver_sql(
                 "SELECT unit_id, channel, device_id, user_id, score, scale, reason, comment, segment, lang,"
