@@ -46,10 +46,11 @@ class Prepared:
     """A Core statement compiled once and run straight on a SQLite connection of the thread's own.
 
     For the statements every answer runs (the insert; the alert check's count after a negative
-    one; the read of a replay's stored content): through a session, SQLAlchemy's work around a statement (execution context, session
-    transaction, result) cost twice what SQLite took to run it. The values still go through each
-    type's own bind processor, so a row is stored exactly as a Core insert would store it; rows
-    read come back as the driver gives them (a time as its stored text). Compiled per set of keys.
+    one; the read of a replay's stored content): through a session, SQLAlchemy's work around a
+    statement (execution context, session transaction, result) cost twice what SQLite took to
+    run it. The values still go through each type's own bind processor, so a row is stored
+    exactly as a Core insert would store it; rows() gives rows as the driver does (a time as its
+    stored text), first() as a Core read would. Compiled per set of keys.
 
     Each thread keeps one connection for these statements, taken from the engine's pool once
     (set up by _on_connect below) and detached from it: a pool checkout and check-in for every
@@ -96,8 +97,10 @@ class Prepared:
         Each value goes through its column type's result processor (a time becomes an aware
         datetime, JSON a dict), and the row's fields are named by the columns' keys.
         """
-        row = self._execute(_thread_connection(engine), engine.dialect, values).fetchone()
-        if row is None:
+        # Every row fetched, so that no statement stays open on the connection holding a read
+        # snapshot (which would keep SQLite from checkpointing its log past it).
+        rows = self._execute(_thread_connection(engine), engine.dialect, values).fetchall()
+        if not rows:
             return None
         if self.typed is None:
             columns = self.statement.selected_columns
@@ -105,7 +108,8 @@ class Prepared:
                                for column in columns)
             self.typed = (namedtuple("Row", [column.key for column in columns]), processors)
         row_type, processors = self.typed
-        return row_type(*(value if process is None else process(value) for value, process in zip(row, processors, strict=True)))
+        return row_type(*(value if process is None else process(value)
+                          for value, process in zip(rows[0], processors, strict=True)))
 
 
 _threads = threading.local()
