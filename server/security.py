@@ -32,14 +32,15 @@ class SecurityHeaders:
         def start_with_headers(status, headers, exc_info=None):
             present = {name.lower() for name, _value in headers}
             # The scheme as ProxyFix, inside this middleware, has set it from the proxy's header.
-            ours = SECURE_HEADERS if environ.get("wsgi.url_scheme") == "https" else HEADERS
-            return start_response(status, headers + [header for header in ours if header[0].lower() not in present],
-                                  exc_info)
+            ours = SECURE_HEADERS if environ.get("wsgi.url_scheme") == "https" else PLAIN_HEADERS
+            return start_response(status, headers + [header for key, header in ours if key not in present], exc_info)
 
         return self.wsgi_app(environ, start_with_headers)
 
 
-SECURE_HEADERS = HEADERS + (HSTS,)
+# Each header with its name in lower case, made once: the middleware compares names on every response.
+PLAIN_HEADERS = tuple((name.lower(), (name, value)) for name, value in HEADERS)
+SECURE_HEADERS = PLAIN_HEADERS + ((HSTS[0].lower(), HSTS),)
 
 
 def init_app(app):
