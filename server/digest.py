@@ -11,7 +11,8 @@ from flask_babel import gettext as _
 
 from . import insight, kiosk_hours, mail, org, reports, stats
 from .auth import get_area_for_user, get_unit_for_user, role_required
-from .models import HAS_COMMENT, LANGS, Area, Response, db
+from .insight_models import DigestSent
+from .models import HAS_COMMENT, LANGS, Area, Response, db, utcnow
 
 bp = Blueprint("insight", __name__, url_prefix="/manage")
 
@@ -143,18 +144,21 @@ def register_cli(group):
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.option("--send", is_flag=True,
                   help="E-mail the digests instead: units' to their managers, areas' to their directors "
-                       "(all of them without --unit or --area).")
-    def digest_command(unit_code, area, week, lang, as_json, send):
+                       "(all of them without --unit or --area), but to nobody who has had theirs for the week.")
+    @click.option("--again", is_flag=True, help="With --send: e-mail also those who have had theirs for the week.")
+    def digest_command(unit_code, area, week, lang, as_json, send, again):
         """Print a unit's or an area's weekly digest, or e-mail the digests."""
         if (unit_code and area) or not (unit_code or area or send):
             raise click.UsageError("give either --unit CODE or --area AREA (or --send alone: every digest)")
         if send and as_json:
             raise click.UsageError("--send mails the digests; --json only prints one")
+        if again and not send:
+            raise click.UsageError("--again goes with --send")
         tz_name = current_app.config["HYMY_TIMEZONE"]
         try:
             monday = resolve_week(week, tz_name)
             if send:
-                sent, refused = send_digests(monday, tz_name, lang, unit_code, area)
+                sent, refused, skipped = send_digests(monday, tz_name, lang, unit_code, area, again)
             else:
                 units = reports.select_units(unit_code, area)
         except (ValueError, reports.SelectionError, mail.MailError) as exc:
@@ -162,6 +166,8 @@ def register_cli(group):
         if send:
             for message in sent:
                 click.echo(f"{message['To']}\t{message['Subject']}")
+            if skipped:
+                click.echo(f"{skipped} had theirs for {insight.week_name(monday)} already (--again sends them again)")
             if refused:
                 raise click.ClickException(f"the mail server refused {len(refused)} of {len(sent)} e-mails: "
                                            + ", ".join(refused))
@@ -172,27 +178,47 @@ def register_cli(group):
             click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else digest_text(data))
 
 
-def send_digests(monday, tz_name, lang=None, unit_code=None, area=None):
+def send_digests(monday, tz_name, lang=None, unit_code=None, area=None, again=False):
     """E-mail the week's digests, each unit's to its managers and each area's to its directors; return
-    (the messages, the addresses refused).
+    (the messages, the addresses refused, how many people were skipped as having had theirs).
 
     With a unit code, only that unit's digest goes; with an area, only the area's; with neither, all.
     Each person reads theirs in their own language, unless lang names one for everybody.
+    Each digest the mail server takes is recorded at once (DigestSent): a run stopped halfway, say
+    by the mail server going away, and run again sends nobody theirs twice, unless again is given.
     """
     settings = mail.smtp_settings()
     base = current_app.config["HYMY_BASE_URL"]
     week = insight.week_name(monday)
-    messages = []
+    had = set() if again else {(about, user_id) for about, user_id in db.session.execute(
+        db.select(DigestSent.about, DigestSent.user_id).where(DigestSent.week == week))}
+    recipients, messages, skipped = [], [], 0
+
+    def add(key, digest_units, about, link, people):
+        nonlocal skipped
+        waiting = [person for person in people if (key, person.id) not in had]
+        skipped += len(people) - len(waiting)
+        for person, message in _digest_mails(digest_units, about, link, waiting, monday, tz_name, lang):
+            recipients.append((key, person.id))
+            messages.append(message)
+
     if not area:
         for unit in reports.select_units(unit_code):
-            link = f"{base}/manage/units/{unit.code}/digest?week={week}"
-            messages += _digest_mails([unit], unit, link, mail.unit_managers(unit), monday, tz_name, lang)
+            add(f"unit {unit.code}", [unit], unit, f"{base}/manage/units/{unit.code}/digest?week={week}",
+                mail.unit_managers(unit))
     if not unit_code:
         for found in _areas(area):
-            units, link = reports.select_units(area=found.code), f"{base}/manage/areas/{found.code}/digest?week={week}"
+            units = reports.select_units(area=found.code)
             if units:
-                messages += _digest_mails(units, found, link, mail.area_directors(found), monday, tz_name, lang)
-    return messages, (mail.send(settings, messages) if messages else [])
+                add(f"area {found.code}", units, found, f"{base}/manage/areas/{found.code}/digest?week={week}",
+                    mail.area_directors(found))
+
+    def record(index):
+        about, user_id = recipients[index]
+        db.session.merge(DigestSent(week=week, about=about, user_id=user_id, sent_at=utcnow()))
+        db.session.commit()
+
+    return messages, (mail.send(settings, messages, sent=record) if messages else []), skipped
 
 
 def _areas(name_or_code):
@@ -206,7 +232,7 @@ def _areas(name_or_code):
 
 
 def _digest_mails(units, about, link, people, monday, tz_name, lang=None):
-    """Return one message per person: the digest as text and as HTML, with a link to the printable page.
+    """Return (person, message) for each person: the digest as text and as HTML, with a link to the printable page.
 
     The digest is written once per language the people read (lang, if given, for everybody).
     """
@@ -219,7 +245,7 @@ def _digest_mails(units, about, link, people, monday, tz_name, lang=None):
             text = "\n\n".join([digest_text(data), _("The printable digest: %(link)s", link=link)])
             html = render_template("insight/digest_mail.html", data=data, title=title, link=link, monday=monday,
                                    sunday=monday + timedelta(days=6), lang=language)
-        messages += [mail.compose(person.email, subject, text, html, language) for person in readers]
+        messages += [(person, mail.compose(person.email, subject, text, html, language)) for person in readers]
     return messages
 
 

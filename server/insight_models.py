@@ -1,4 +1,4 @@
-"""Models of the insight features: praise wall links, alert rules and the alerts they raise."""
+"""Models of the insight features: praise wall links, alert rules and the alerts they raise, digests sent."""
 
 from datetime import datetime
 
@@ -75,3 +75,12 @@ class Alert(db.Model):
     def device_label(self):
         """Name the silent tablet as the unit page's tablet list does."""
         return _("A tablet") if self.device is None else self.device.label
+
+
+class DigestSent(db.Model):
+    """A week's digest of a unit or an area e-mailed to a person: sending that week's digests again skips it."""
+
+    week: Mapped[str] = mapped_column(String(8), primary_key=True)  # YYYY-Www
+    about: Mapped[str] = mapped_column(String(48), primary_key=True)  # "unit CODE" or "area CODE"
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -49,20 +49,24 @@ def compose(to, subject, text, html, lang):
     return message
 
 
-def send(settings, messages):
+def send(settings, messages, sent=None):
     """Send the messages over one SMTP connection; return the addresses the server refused.
 
+    sent(index), if given, is called as the server takes each message, with its index in messages.
     Raise MailError when the server cannot be reached or refuses to take any mail at all.
     """
     refused = []
     try:
         with _connect(settings) as smtp:
-            for message in messages:
+            for index, message in enumerate(messages):
                 try:
                     smtp.send_message(message)
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
                     logger.warning("e-mail to %s was refused: %s", message["To"], exc)
                     refused.append(message["To"])
+                    continue
+                if sent is not None:
+                    sent(index)
     except (OSError, smtplib.SMTPException) as exc:
         raise MailError(f"cannot send e-mail through {settings['HYMY_SMTP_HOST']}:{settings['HYMY_SMTP_PORT']}: "
                         f"{exc}") from exc

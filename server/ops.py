@@ -14,6 +14,7 @@ from flask import current_app, g, request
 from flask.cli import with_appcontext
 from sqlalchemy import delete
 
+from .insight_models import DigestSent
 from .models import DeviceContact, Response, db, utcnow
 
 request_log = logging.getLogger("hymy.requests")
@@ -52,8 +53,8 @@ class OpsError(RuntimeError):
 
 
 def purge(older_than_days, staff_older_than_days=None, now=None):
-    """Delete answers older than the given days (staff-logged ones by their own limit) and kiosk contact hours
-    by the answers' limit; return counts."""
+    """Delete answers older than the given days (staff-logged ones by their own limit), and kiosk contact hours
+    and the record of digests sent by the answers' limit; return counts."""
     if older_than_days < 1:
         raise OpsError("--older-than must be at least 1 day")
     now = now or utcnow()
@@ -66,8 +67,9 @@ def purge(older_than_days, staff_older_than_days=None, now=None):
         delete(Response).where(Response.user_id.is_not(None), Response.answered_at < staff_cutoff)
     ).rowcount
     contacts = db.session.execute(delete(DeviceContact).where(DeviceContact.hour < cutoff)).rowcount
+    digests = db.session.execute(delete(DigestSent).where(DigestSent.sent_at < cutoff)).rowcount
     db.session.commit()
-    return {"client_answers": clients, "staff_logged": staff, "kiosk_contact_hours": contacts}
+    return {"client_answers": clients, "staff_logged": staff, "kiosk_contact_hours": contacts, "digests_sent": digests}
 
 
 def backup(target):
@@ -112,7 +114,8 @@ def purge_command(days, staff_days):
     except OpsError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"deleted {counts['client_answers']} client answers and {counts['staff_logged']} staff-logged entries"
-               f" (and {counts['kiosk_contact_hours']} kiosk contact hours)")
+               f" (and {counts['kiosk_contact_hours']} kiosk contact hours, {counts['digests_sent']} records of digests"
+               " sent)")
     click.echo(counts["client_answers"] + counts["staff_logged"])
 
 

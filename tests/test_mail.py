@@ -7,12 +7,14 @@ import logging
 import socket
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult
 
-from server import config, mail
-from server.models import User, db
+from server import config, mail, ops
+from server.insight_models import DigestSent
+from server.models import User, db, utcnow
 from tests.conftest import new_id
 from tests.test_digest import MONDAY, WEEK, add_answers, add_history
 
@@ -24,8 +26,12 @@ class Sink:
         self.received = []
         self.logins = []
         self.arrived = threading.Event()
+        self.hang_up_after = None  # a number of messages: the server goes away after taking so many
 
     async def handle_DATA(self, server, session, envelope):
+        if self.hang_up_after is not None and len(self.received) >= self.hang_up_after:
+            server.transport.close()
+            return "421 Going away"
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         self.received.append((envelope.rcpt_tos, message))
         self.arrived.set()
@@ -184,6 +190,44 @@ def test_sending_without_smtp_says_what_to_set(runner, north):
     result = runner.invoke(args=["digest", "--send", "--week", WEEK])
     assert result.exit_code != 0
     assert "HYMY_SMTP_HOST" in result.output and "HYMY_MAIL_FROM" in result.output
+
+
+def test_the_weeks_digests_sent_again_go_to_nobody_twice_unless_asked_to(runner, smtp, north):
+    assert runner.invoke(args=["digest", "--send", "--week", WEEK]).output.splitlines()[-1] == "4"
+    second = runner.invoke(args=["digest", "--send", "--week", WEEK])
+    assert second.exit_code == 0, second.output
+    assert second.output.splitlines()[-2:] == [f"4 had theirs for {WEEK} already (--again sends them again)", "0"]
+    assert len(smtp.received) == 4
+    again = runner.invoke(args=["digest", "--send", "--week", WEEK, "--again"])
+    assert again.output.splitlines()[-1] == "4" and len(smtp.received) == 8
+    # Another week's digests are other digests.
+    assert runner.invoke(args=["digest", "--send", "--week", "2026-W39"]).output.splitlines()[-1] == "4"
+
+
+def test_a_send_the_mail_server_stopped_halfway_goes_to_the_rest_alone_when_run_again(runner, smtp, north):
+    smtp.hang_up_after = 2
+    stopped = runner.invoke(args=["digest", "--send", "--week", WEEK])
+    assert stopped.exit_code != 0 and "cannot send e-mail through 127.0.0.1" in stopped.output
+    assert len(smtp.received) == 2
+    smtp.hang_up_after = None
+    rerun = runner.invoke(args=["digest", "--send", "--week", WEEK])
+    assert rerun.exit_code == 0, rerun.output
+    assert rerun.output.splitlines()[-2:] == [f"2 had theirs for {WEEK} already (--again sends them again)", "2"]
+    assert sorted(rcpt for rcpt, _message in smtp.received) == [
+        ["dora@example.org"], ["maija@example.org"], ["matti@example.org"], ["sune@example.org"]]
+
+
+def test_the_record_of_digests_sent_goes_with_the_answers_of_its_time(runner, smtp, north):
+    assert runner.invoke(args=["digest", "--send", "--week", WEEK]).output.splitlines()[-1] == "4"
+    assert ops.purge(30, now=utcnow() + timedelta(days=29))["digests_sent"] == 0
+    assert ops.purge(30, now=utcnow() + timedelta(days=31))["digests_sent"] == 4
+    assert db.session.scalar(db.select(db.func.count()).select_from(DigestSent)) == 0
+
+
+def test_again_without_send_is_refused(runner, north):
+    unit, _people = north
+    result = runner.invoke(args=["digest", "--unit", unit.code, "--week", WEEK, "--again"])
+    assert result.exit_code == 2 and "--again goes with --send" in result.output
 
 
 def test_a_refused_login_fails_the_command_clearly(app, runner, smtp, north):
