@@ -2,6 +2,7 @@
 
 import csv
 import random
+import threading
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -85,6 +86,35 @@ def test_every_way_of_writing_answers_keeps_the_weekly_counts_exact(app, client,
     result = runner.invoke(cli.main, ["purge", "--older-than", "365", "--staff-older-than", "365"])
     assert result.exit_code == 0, result.output
     assert stored() == expected() and sum(stored().values()) < 3 + 115
+
+
+def test_corrections_crossing_between_two_scores_at_once_all_go_through_and_keep_the_counts_exact(app, make_unit):
+    # Each correction moves one answer's count from one key of the week to another; run four at a
+    # time, two move it one way while two move it the other. On PostgreSQL the rollup's rows were
+    # counted down and up in turn, and such corrections deadlocked (42 of 160); SQLite has one writer.
+    unit = make_unit("Vastaanotto")
+    for score in (3, 4, 3, 4):
+        add(unit, local("2026-11-02T10:00"), score=score, channel="spoken")
+    ids = db.session.execute(db.select(Response.id)).scalars().all()
+    barrier, failures, engine = threading.Barrier(len(ids)), [], db.engine
+
+    def correct(answer_id):
+        barrier.wait()
+        for _ in range(25):
+            try:
+                with engine.begin() as connection:
+                    connection.execute(db.update(Response).where(Response.id == answer_id).values(
+                        score=db.case((Response.score == 3, 4), else_=3)))
+            except Exception as exc:  # noqa: BLE001 - counted and shown below
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=correct, args=(answer_id,)) for answer_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert stored() == expected()
 
 
 def test_weeks_turn_at_local_midnight_between_sunday_and_monday_in_both_changes_of_summer_time(app, make_unit):
