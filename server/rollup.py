@@ -72,7 +72,7 @@ def _pg_apply(new_rows=None, old_rows=None):
     """The body of a trigger function that counts its statement's new rows up and its old rows down."""
     changes = [_PG_GROUPED.format(rows=new_rows)] if new_rows else []
     if old_rows:
-        changes.append(_PG_GROUPED.replace("count(*) AS n", "-count(*) AS n").format(rows=old_rows))
+        changes.append(f"SELECT {_KEY}, -n FROM ({_PG_GROUPED.format(rows=old_rows)}) AS o ({_KEY}, n)")
     return _PG_APPLY.format(changes=" UNION ALL ".join(changes)) + (_PG_EMPTIED.format(rows=old_rows) if old_rows else "")
 
 
