@@ -285,7 +285,10 @@ class Response(db.Model):
         # The few answers that carry a segment, found without reading the others.
         Index("ix_response_segmented", "unit_id", "answered_at", sqlite_where=text("segment IS NOT NULL"),
               postgresql_where=text("segment IS NOT NULL")),
-        Index("ix_response_device_answered", "device_id", "answered_at"),
+        # A kiosk's answers: the repeat check and the silent-kiosk alert. Only kiosks' answers have a
+        # device; phone, staff and imported answers would fill the index with empty entries.
+        Index("ix_response_device_answered", "device_id", "answered_at", sqlite_where=text("device_id IS NOT NULL"),
+              postgresql_where=text("device_id IS NOT NULL")),
         # The latest comments and the staff's remarks, found without reading every answer of the unit.
         Index("ix_response_commented", "unit_id", "answered_at",
               sqlite_where=text("comment IS NOT NULL AND comment != ''"),
