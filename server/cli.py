@@ -23,10 +23,27 @@ def with_progress(items, length, label, weight=None):
 
 
 def _drawing_progress(items, length, label, weight):
+    global _drawn
     with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
-        for item in items:
-            bar.update(weight(item) if weight else 1)
-            yield item
+        _drawn = bar
+        try:
+            for item in items:
+                bar.update(weight(item) if weight else 1)
+                yield item
+        finally:
+            _drawn = None
+
+
+_drawn = None  # the bar being drawn
+
+
+def _leave_bar_to_child():
+    """After a fork, the child goes on with the bar (an import's read-ahead): the parent draws none of it, not its end."""
+    if _drawn is not None:
+        _drawn.hidden = True
+
+
+os.register_at_fork(after_in_parent=_leave_bar_to_child)
 
 
 def fail(message):

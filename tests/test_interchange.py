@@ -3,11 +3,14 @@
 import csv
 import io
 import json
+import os
+import pty
 import shutil
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -595,6 +598,38 @@ def test_a_file_read_in_a_process_of_its_own_is_stored_whole_and_counted_once(ap
     assert count_responses() == 44
     assert response_indexes() == indexes
     assert rollup_rows() == expected_rollup() and sum(rollup_rows().values()) == 44
+
+
+def test_a_person_at_a_terminal_sees_one_progress_bar_ending_once_when_a_forked_process_reads(app, make_unit,
+                                                                                              tmp_path):
+    unit = make_unit("Vastaanotto")
+    rows = [row(unit, comment="kiitos " * 150) for _ in range(1200)]
+    path = write_csv(tmp_path / "big.csv", rows)
+    assert path.stat().st_size >= interchange.READ_AHEAD_BYTES  # read by a forked process
+    env = {**os.environ, "HYMY_ENV": "testing", "HYMY_SECRET_KEY": "progress",
+           "HYMY_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "HYMY_BASE_URL": "http://hymy.test"}
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([Path(sys.executable).parent / "hymy", "import", str(path)], env=env,
+                               stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    seen = b""
+    while chunk := _read_terminal(controller):
+        seen += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == 0
+    # What the person's screen holds at the end: the bar, full, then the count on the next line.
+    lines = [line.rsplit("\r", 1)[-1] for line in seen.decode().replace("\x1b[?25l", "").replace("\x1b[?25h", "")
+             .replace("\r\n", "\n").split("\n")]
+    assert "Importing" in lines[-3] and "100%" in lines[-3]
+    assert lines[-2:] == ["1200", ""]
+
+
+def _read_terminal(controller):
+    """Read what a program wrote to its terminal; b"" once it has closed it."""
+    try:
+        return os.read(controller, 65536)
+    except OSError:  # Linux: the other end is closed
+        return b""
 
 
 def test_a_conflict_at_the_end_of_a_file_read_in_a_process_of_its_own_stores_nothing(app, make_unit, tmp_path):
