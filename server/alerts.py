@@ -14,7 +14,7 @@ from flask_babel import force_locale, format_datetime, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func
 
-from . import mail, memo, sqlite, stats
+from . import mail, memo, prepared, stats
 from .insight_models import Alert, AlertRule
 from .models import Device, Response, Unit, db, utcnow
 
@@ -104,7 +104,7 @@ WINDOW_COUNTS = (
            _RESPONSES.answered_at >= db.bindparam("start"), _RESPONSES.answered_at <= db.bindparam("end"))
     .group_by(_RESPONSES.scale, _RESPONSES.score)
 )
-PREPARED_WINDOW_COUNTS = sqlite.Prepared(WINDOW_COUNTS)
+PREPARED_WINDOW_COUNTS = prepared.Prepared(WINDOW_COUNTS)
 _RULES = AlertRule.__table__.c
 # The rule's figures as a plain row: an ORM object costs more to load than the count it drives.
 NEGATIVE_SHARE_RULE = (
@@ -120,8 +120,8 @@ def _window_counts(unit_id, start, end):
     """Return (answers, negative answers, the latest answer's time) of the unit in the window."""
     values = {"unit_id": unit_id, "start": start, "end": end}
     engine = db.engine
-    if engine.dialect.name == "sqlite" and sqlite.session_idle(db.session):
-        # After an answer's own commit, as most checks run: no session to begin (server/sqlite.py).
+    if prepared.session_idle(db.session):
+        # After an answer's own commit, as most checks run: no session to begin (server/prepared.py).
         rows = PREPARED_WINDOW_COUNTS.rows(engine, values)
     else:
         rows = db.session.connection().execute(WINDOW_COUNTS, values).all()

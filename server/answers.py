@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from . import alerts, models, sqlite, stats
+from . import alerts, models, prepared, sqlite, stats
 from .errors import ApiError
 from .models import CHANNELS, LANGS, SCALE_NAMES, Response, Unit, db, utcnow
 from .redact import redact
@@ -22,8 +22,8 @@ _RESPONSES = Response.__table__.c
 def _response_inserts(insert, returning):
     """Build the plain and the kiosk answer insert; a stored id makes either insert nothing, without an error.
 
-    On PostgreSQL they return the id of what they stored (psycopg's row count of such an insert is
-    -1). On SQLite they return nothing and the row count tells: a statement that returns rows holds
+    On PostgreSQL they return the id of what they stored (the row count tells as well: 1 or 0).
+    On SQLite they return nothing and the row count tells: a statement that returns rows holds
     SQLite's write lock until its last row is fetched, and fetching takes the GIL, which another
     waitress thread may hold for milliseconds while every other writer waits.
     """
@@ -44,14 +44,15 @@ def _response_inserts(insert, returning):
 
 RESPONSE_INSERTS = {"sqlite": _response_inserts(sqlite_dialect.insert, returning=False),
                     "postgresql": _response_inserts(postgresql.insert, returning=True)}
-# On SQLite, the same inserts prepared to run outside the session when it has begun nothing (server/sqlite.py).
-PREPARED_INSERTS = {statement: sqlite.Prepared(statement) for statement in RESPONSE_INSERTS["sqlite"]}
+# The same inserts prepared to run outside the session when it has begun nothing (server/prepared.py).
+PREPARED_INSERTS = {statement: prepared.Prepared(statement) for inserts in RESPONSE_INSERTS.values()
+                    for statement in inserts}
 # What a replay is compared with: a plain row, cheaper to read than an ORM object.
 STORED_CONTENT = db.select(
     _RESPONSES.unit_id, _RESPONSES.score, _RESPONSES.reason, _RESPONSES.comment, _RESPONSES.segment,
     _RESPONSES.lang, _RESPONSES.answered_at,
 ).where(_RESPONSES.id == db.bindparam("id"))
-PREPARED_STORED_CONTENT = sqlite.Prepared(STORED_CONTENT)
+PREPARED_STORED_CONTENT = prepared.Prepared(STORED_CONTENT)
 
 MAX_COMMENT = 2000
 MAX_FUTURE = timedelta(minutes=10)
@@ -264,8 +265,8 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
                       plain_flags=values.pop("flags"))
     negative = answer.score is not None and stats.SCALES[answer.unit.scale].polarity(answer.score) == "negative"
     unit_id = answer.unit.id  # read before the commit, which expires ORM objects
-    prepared = statement in PREPARED_INSERTS and sqlite.session_idle(db.session)
-    if prepared:
+    alone = prepared.session_idle(db.session)
+    if alone:
         # Nothing read or written in this session yet (a kiosk's answer, mostly): the insert is a
         # transaction by itself on the thread's own connection, its compiled form prepared once.
         inserted = PREPARED_INSERTS[statement].run(engine, values) == 1
@@ -280,7 +281,7 @@ def store(answer, channel, device=None, user=None, kind=None, flags=""):
         if negative:
             _check_alerts(unit_id)
         return "stored"
-    if prepared:  # a replay from a kiosk's queue, as often as not: read back the same way, no session either
+    if alone:  # a replay from a kiosk's queue, as often as not: read back the same way, no session either
         existing = PREPARED_STORED_CONTENT.first(engine, {"id": answer.id})
     else:
         existing = db.session.connection().execute(STORED_CONTENT, {"id": answer.id}).first()

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server import org
+from server import org, prepared
 from server.errors import ApiError
 from server.models import Device, Response, db
-from tests.conftest import new_id
+from tests.conftest import TEST_DB_URL, new_id
 
 
 def count_responses():
@@ -373,3 +373,18 @@ def test_the_prepared_insert_stores_what_the_session_insert_stores(app, unit):
         db.session.commit()
     assert rows["prepared"] == rows["session"]
     assert [row[-2] for row in rows["prepared"]] == ["", "repeat"]
+
+
+@pytest.mark.skipif(not (TEST_DB_URL or "").startswith("postgresql"), reason="needs a database server to drop connections")
+def test_an_answer_after_the_database_server_dropped_the_connections_is_stored(client, unit):
+    token = enrol(client, unit)
+    for _ in range(2):  # the second with the kiosk remembered: its answer runs on its thread's own connection
+        db.session.remove()
+        assert post(client, {"id": new_id(), "unit": unit.code, "score": 4}, token).status_code == 201
+    assert prepared._connections().get(db.engine.pool) is not None
+    # A restart of the database server, as a kiosk's thread meets it: its connection is gone.
+    db.session.execute(db.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                               " WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    db.session.remove()
+    assert post(client, {"id": new_id(), "unit": unit.code, "score": 4}, token).status_code == 201
+    assert count_responses() == 3
