@@ -1,4 +1,4 @@
-"""Benchmarks: `make bench` (or `python -m tests.bench [intake|dashboard|io|weight] ...`).
+"""Benchmarks: `make bench` (or `python -m tests.bench [intake|postgresql|dashboard|io|weight] ...`).
 
 Each benchmark prints its figures and a ratio against a baseline measured in the same run, on
 this machine, now: these machines are noisy, so figures from another day are not comparable.
@@ -6,6 +6,8 @@ Sizes: BENCH_REQUESTS (intake, default 3000, sent in BENCH_ROUNDS rounds, defaul
 with the baseline's), BENCH_ROWS (dashboard/io, default 1,000,000),
 BENCH_UNITS (default 500). BENCH_DB=path keeps the dashboard's seeded database there and, when
 it exists, measures it again without seeding (10 million answers take about 12 minutes to seed).
+BENCH_PG_URL=postgresql+psycopg://user:password@host/name adds answer intake on PostgreSQL: the
+bench drops and creates the databases name and name_baseline (the role needs CREATEDB).
 """
 
 import csv
@@ -72,12 +74,17 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def load(port, requests):
-    """POST every (body, headers) with CONCURRENCY keep-alive clients; return (seconds, latencies, statuses)."""
+def load(ports, requests):
+    """POST every (body, headers) with CONCURRENCY keep-alive clients; return (seconds, latencies, statuses).
+
+    Given several ports (app servers on one database), the clients spread over them, as a proxy's
+    connections would.
+    """
+    ports = [ports] if isinstance(ports, int) else ports
     latencies, statuses, lock = [], [], threading.Lock()
     queue = list(requests)
 
-    def worker():
+    def worker(port):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while True:
             with lock:
@@ -94,7 +101,7 @@ def load(port, requests):
                 statuses.append(response.status)
         conn.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
+    threads = [threading.Thread(target=worker, args=(ports[i % len(ports)],)) for i in range(CONCURRENCY)]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -124,30 +131,14 @@ def bench_intake(workdir):
         base_requests = [(json.dumps({"id": str(uuid.uuid4()), "unit": f"u{i % CONCURRENCY}", "score": 1 + i % 5}),
                           json_headers) for i in range(REQUESTS)]
 
-        # Hymy: one enrolled kiosk per unit (kiosks are never rate-limited by address).
         db_path, port = workdir / "hymy-intake.sqlite3", free_port()
         env = hymy_env(db_path)
-        hymy(env, "db", "upgrade")
-        kiosks = []
-        for n in range(CONCURRENCY):
-            code = hymy(env, "units", "add", f"Bench {n}", "--scale", "smiley5")
-            kiosks.append((code, hymy(env, "devices", "add", code).split("enrol=")[1]))
-        servers.append(subprocess.Popen([str(BIN / "hymy"), "serve", "--port", str(port), "--threads", str(THREADS)],
-                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        kiosks = add_kiosks(env)
+        servers.append(serve_hymy(env, port))
         wait_for_port(base_port)
         wait_for_port(port)
-        conn = http.client.HTTPConnection("127.0.0.1", port)
-        headers = []
-        for _code, enrol_code in kiosks:
-            conn.request("POST", "/api/v1/devices/enrol", body=json.dumps({"code": enrol_code}), headers=json_headers)
-            token = json.loads(conn.getresponse().read())["token"]
-            headers.append({**json_headers, "Authorization": f"Bearer {token}"})
-        conn.close()
-        hymy_requests = [(json.dumps({"id": str(uuid.uuid4()), "unit": kiosks[i % CONCURRENCY][0],
-                                      "score": 1 + i % 5}), headers[i % CONCURRENCY]) for i in range(REQUESTS)]
-        # A tenth of the requests are replays, as offline kiosks send them.
-        hymy_requests += hymy_requests[: REQUESTS // 10]
-        random.Random(1).shuffle(hymy_requests)
+        headers = enrol_kiosks(port, kiosks)
+        hymy_requests = kiosk_answers(kiosks, headers)
 
         # The two take turns, a round each, so that both meet the machine's slow and fast moments alike.
         runs = {"baseline": [], "hymy": []}
@@ -173,6 +164,108 @@ def bench_intake(workdir):
     ratio = rates["hymy"] / rates["baseline"]
     print(f"  ratio hymy/baseline: {ratio:.2f} (goal >= 0.6); by round {min(by_round):.2f}-{max(by_round):.2f}")
     return {"intake_ratio": ratio, "lost": REQUESTS - stored}
+
+
+def add_kiosks(env):
+    """Migrate the database; add CONCURRENCY units with a kiosk each; return [(unit code, enrolment code)]."""
+    hymy(env, "db", "upgrade")
+    kiosks = []
+    for n in range(CONCURRENCY):
+        code = hymy(env, "units", "add", f"Bench {n}", "--scale", "smiley5")
+        kiosks.append((code, hymy(env, "devices", "add", code).split("enrol=")[1]))
+    return kiosks
+
+
+def serve_hymy(env, port):
+    return subprocess.Popen([str(BIN / "hymy"), "serve", "--port", str(port), "--threads", str(THREADS)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def enrol_kiosks(port, kiosks):
+    """Enrol each kiosk through the API; return the request headers that carry each one's token."""
+    json_headers = {"Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    headers = []
+    for _code, enrol_code in kiosks:
+        conn.request("POST", "/api/v1/devices/enrol", body=json.dumps({"code": enrol_code}), headers=json_headers)
+        token = json.loads(conn.getresponse().read())["token"]
+        headers.append({**json_headers, "Authorization": f"Bearer {token}"})
+    conn.close()
+    return headers
+
+
+def kiosk_answers(kiosks, headers, seed=1):
+    """REQUESTS new answers, one kiosk per unit (kiosks are never rate-limited by address), and a tenth as many replays.
+
+    The replays are of answers sent before, as an offline kiosk's queue sends them, shuffled in.
+    """
+    answers = [(json.dumps({"id": str(uuid.uuid4()), "unit": kiosks[i % CONCURRENCY][0], "score": 1 + i % 5}),
+                headers[i % CONCURRENCY]) for i in range(REQUESTS)]
+    answers += answers[: REQUESTS // 10]
+    random.Random(seed).shuffle(answers)
+    return answers
+
+
+def bench_postgresql(workdir):
+    """Answer intake on PostgreSQL: one Hymy server and two on the same database, against a psycopg baseline."""
+    url = os.environ.get("BENCH_PG_URL")
+    if not url:
+        print("\nPostgreSQL: skipped (set BENCH_PG_URL to a database the bench may drop and create again)")
+        return
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    server_dsn, name = dsn.rsplit("/", 1)
+    base_dsn = f"{server_dsn}/{name}_baseline"
+
+    def recreate(*names, drop_only=False):
+        with psycopg.connect(f"{server_dsn}/postgres", autocommit=True) as admin:
+            for database in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
+                if not drop_only:
+                    admin.execute(f'CREATE DATABASE "{database}"')
+
+    print(f"\nPostgreSQL answer intake: {REQUESTS} POSTs (and a tenth as many replays) to one Hymy server, then"
+          f" {REQUESTS} to two on the same database (each client keeps to one), {CONCURRENCY} clients, waitress with"
+          f" {THREADS} threads a server, in {ROUNDS} rounds taking turns with the baseline")
+    recreate(name, f"{name}_baseline")
+    env = {**hymy_env(workdir / "unused.sqlite3"), "HYMY_DATABASE_URL": url}
+    servers = []
+    try:
+        base_port, ports = free_port(), [free_port(), free_port()]
+        servers.append(subprocess.Popen([sys.executable, str(Path(__file__).parent / "baseline_pg_app.py"), base_dsn,
+                                         str(base_port), str(THREADS)], stderr=subprocess.DEVNULL))
+        base_requests = [(json.dumps({"id": str(uuid.uuid4()), "unit": f"u{i % CONCURRENCY}", "score": 1 + i % 5}),
+                          {"Content-Type": "application/json"}) for i in range(REQUESTS)]
+        kiosks = add_kiosks(env)
+        servers += [serve_hymy(env, port) for port in ports]
+        for port in [base_port, *ports]:
+            wait_for_port(port)
+        headers = enrol_kiosks(ports[0], kiosks)
+        one, two = kiosk_answers(kiosks, headers, seed=1), kiosk_answers(kiosks, headers, seed=2)
+        runs = {"baseline": [], "hymy, 1 server": [], "hymy, 2 servers": []}
+        for r in range(ROUNDS):
+            runs["baseline"].append(load(base_port, base_requests[r::ROUNDS]))
+            runs["hymy, 1 server"].append(load(ports[0], one[r::ROUNDS]))
+            runs["hymy, 2 servers"].append(load(ports, two[r::ROUNDS]))
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait()
+    rates = {}
+    for label, rounds in runs.items():
+        seconds = sum(seconds for seconds, _latencies, _statuses in rounds)
+        latencies = [latency for _seconds, run_latencies, _statuses in rounds for latency in run_latencies]
+        statuses = [status for _seconds, _latencies, run_statuses in rounds for status in run_statuses]
+        rates[label] = report_load(label, seconds, latencies, statuses)
+    with psycopg.connect(base_dsn) as base, psycopg.connect(dsn) as hymy_db:
+        stored_base = base.execute("SELECT count(*) FROM r").fetchone()[0]
+        stored, distinct = hymy_db.execute("SELECT count(*), count(DISTINCT id) FROM response").fetchone()
+    recreate(name, f"{name}_baseline", drop_only=True)
+    print(f"  stored: baseline {stored_base}/{REQUESTS}, hymy {stored} rows of {distinct} distinct ids/{2 * REQUESTS}"
+          f" ({2 * (REQUESTS // 10)} replays)")
+    print(f"  ratio hymy (1 server)/baseline: {rates['hymy, 1 server'] / rates['baseline']:.2f};"
+          f" 2 servers/1 server: {rates['hymy, 2 servers'] / rates['hymy, 1 server']:.2f}")
 
 
 # The process's own peak (VmHWM, in KiB), not ru_maxrss: Linux carries ru_maxrss over from the
@@ -446,12 +539,14 @@ def bench_weight(workdir):
 
 
 def main(argv):
-    chosen = set(argv) or {"intake", "dashboard", "io", "weight"}
+    chosen = set(argv) or {"intake", "postgresql", "dashboard", "io", "weight"}
     print(f"Hymy benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}")
     with tempfile.TemporaryDirectory(prefix="hymy-bench-") as tmp:
         workdir = Path(tmp)
         if "intake" in chosen:
             bench_intake(workdir)
+        if "postgresql" in chosen:
+            bench_postgresql(workdir)
         if "weight" in chosen:
             bench_weight(workdir)
         if chosen & {"dashboard", "io"}:
