@@ -110,9 +110,20 @@ def load(ports, requests):
     return time.perf_counter() - start, latencies, statuses
 
 
+def report_rounds(runs):
+    """Print each server's rounds taken together; return its requests a second by name."""
+    rates = {}
+    for name, rounds in runs.items():
+        seconds = sum(seconds for seconds, _latencies, _statuses in rounds)
+        latencies = [latency for _seconds, run_latencies, _statuses in rounds for latency in run_latencies]
+        statuses = [status for _seconds, _latencies, run_statuses in rounds for status in run_statuses]
+        rates[name] = report_load(name, seconds, latencies, statuses)
+    return rates
+
+
 def report_load(name, seconds, latencies, statuses):
     rate = len(latencies) / seconds
-    print(f"  {name:<10} {rate:8.0f} req/s   p50 {percentile(latencies, 50) * 1000:6.1f} ms"
+    print(f"  {name:<16} {rate:8.0f} req/s   p50 {percentile(latencies, 50) * 1000:6.1f} ms"
           f"   p95 {percentile(latencies, 95) * 1000:6.1f} ms   p99 {percentile(latencies, 99) * 1000:6.1f} ms"
           f"   statuses {sorted(set(statuses))}")
     return rate
@@ -149,12 +160,7 @@ def bench_intake(workdir):
         for server in servers:
             server.terminate()
             server.wait()
-    rates = {}
-    for name, rounds in runs.items():
-        seconds = sum(seconds for seconds, _latencies, _statuses in rounds)
-        latencies = [latency for _seconds, run_latencies, _statuses in rounds for latency in run_latencies]
-        statuses = [status for _seconds, _latencies, run_statuses in rounds for status in run_statuses]
-        rates[name] = report_load(name, seconds, latencies, statuses)
+    rates = report_rounds(runs)
     by_round = [(len(hymy_run[1]) / hymy_run[0]) / (len(base_run[1]) / base_run[0])
                 for base_run, hymy_run in zip(runs["baseline"], runs["hymy"], strict=True)]
     stored_base = sqlite3.connect(base_db).execute("SELECT count(*) FROM r").fetchone()[0]
@@ -252,12 +258,7 @@ def bench_postgresql(workdir):
         for server in servers:
             server.terminate()
             server.wait()
-    rates = {}
-    for label, rounds in runs.items():
-        seconds = sum(seconds for seconds, _latencies, _statuses in rounds)
-        latencies = [latency for _seconds, run_latencies, _statuses in rounds for latency in run_latencies]
-        statuses = [status for _seconds, _latencies, run_statuses in rounds for status in run_statuses]
-        rates[label] = report_load(label, seconds, latencies, statuses)
+    rates = report_rounds(runs)
     with psycopg.connect(base_dsn) as base, psycopg.connect(dsn) as hymy_db:
         stored_base = base.execute("SELECT count(*) FROM r").fetchone()[0]
         stored, distinct = hymy_db.execute("SELECT count(*), count(DISTINCT id) FROM response").fetchone()
