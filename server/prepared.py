@@ -48,8 +48,10 @@ class Prepared:
         sql, positional, binds, literals = self.compiled[keys]
         if literals:
             values = {**literals, **values}
-        processed = [values[name] if process is None else process(values[name]) for name, process in binds]
-        parameters = processed if positional else dict(zip((name for name, _ in binds), processed, strict=True))
+        if positional:
+            parameters = [values[name] if process is None else process(values[name]) for name, process in binds]
+        else:
+            parameters = {name: values[name] if process is None else process(values[name]) for name, process in binds}
         connection = _thread_connection(engine)
         try:
             return _run(connection, sql, parameters)

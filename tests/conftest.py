@@ -6,8 +6,10 @@ against that database instead of a fresh SQLite file per test.
 
 import os
 import shutil
+import sys
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -20,6 +22,13 @@ from server.models import db
 PASSWORD = "correct horse battery"
 TEST_DB_URL = os.environ.get("HYMY_TEST_DATABASE_URL")
 CHROMIUM = os.environ.get("HYMY_TEST_CHROMIUM", "/usr/bin/chromium")
+HYMY = str(Path(sys.executable).parent / "hymy")  # the installed command, for tests that run it as a process
+
+
+def command_env(app):
+    """The environment of a `hymy` process that works on the test app's database."""
+    return {**os.environ, "HYMY_ENV": "testing", "HYMY_SECRET_KEY": "test-secret",
+            "HYMY_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "HYMY_BASE_URL": "http://hymy.test"}
 
 
 class IsolatedClient(FlaskClient):

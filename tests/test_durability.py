@@ -1,25 +1,21 @@
 """Nothing lost, nothing double: a killed server keeps every acknowledged answer; writers wait their turn."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from server import interchange, org, reports
 from server.models import Response, db
-
-HYMY = str(Path(sys.executable).parent / "hymy")
+from tests.conftest import HYMY, command_env
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +27,7 @@ def free_port():
 
 
 def start_server(app, port):
-    env = {**os.environ, "HYMY_ENV": "testing", "HYMY_SECRET_KEY": "durability",
-           "HYMY_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "HYMY_BASE_URL": "http://hymy.test"}
-    process = subprocess.Popen([HYMY, "serve", "--port", str(port), "--threads", "4"], env=env,
+    process = subprocess.Popen([HYMY, "serve", "--port", str(port), "--threads", "4"], env=command_env(app),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

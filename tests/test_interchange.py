@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +20,7 @@ from sqlalchemy.dialects import sqlite
 
 from server import cli, create_app, interchange, reports
 from server.models import Response, Unit, db
-from tests.conftest import TEST_DB_URL, _config, new_id
+from tests.conftest import HYMY, TEST_DB_URL, _config, command_env, new_id
 from tests.test_rollup import expected as expected_rollup
 from tests.test_rollup import stored as rollup_rows
 
@@ -606,10 +605,8 @@ def test_a_person_at_a_terminal_sees_one_progress_bar_ending_once_when_a_forked_
     rows = [row(unit, comment="kiitos " * 150) for _ in range(1200)]
     path = write_csv(tmp_path / "big.csv", rows)
     assert path.stat().st_size >= interchange.READ_AHEAD_BYTES  # read by a forked process
-    env = {**os.environ, "HYMY_ENV": "testing", "HYMY_SECRET_KEY": "progress",
-           "HYMY_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "HYMY_BASE_URL": "http://hymy.test"}
     controller, terminal = pty.openpty()
-    process = subprocess.Popen([Path(sys.executable).parent / "hymy", "import", str(path)], env=env,
+    process = subprocess.Popen([HYMY, "import", str(path)], env=command_env(app),
                                stdin=terminal, stdout=terminal, stderr=terminal)
     os.close(terminal)
     seen = b""

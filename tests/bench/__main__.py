@@ -77,10 +77,9 @@ def percentile(values, p):
 def load(ports, requests):
     """POST every (body, headers) with CONCURRENCY keep-alive clients; return (seconds, latencies, statuses).
 
-    Given several ports (app servers on one database), the clients spread over them, as a proxy's
+    With several ports (app servers on one database), the clients spread over them, as a proxy's
     connections would.
     """
-    ports = [ports] if isinstance(ports, int) else ports
     latencies, statuses, lock = [], [], threading.Lock()
     queue = list(requests)
 
@@ -108,6 +107,18 @@ def load(ports, requests):
     for t in threads:
         t.join()
     return time.perf_counter() - start, latencies, statuses
+
+
+def take_turns(targets):
+    """Load each target (ports, requests) a round at a time, in turns, for ROUNDS rounds; return each one's rounds.
+
+    Taking turns, all meet the machine's slow and fast moments alike.
+    """
+    runs = {name: [] for name in targets}
+    for r in range(ROUNDS):
+        for name, (ports, requests) in targets.items():
+            runs[name].append(load(ports, requests[r::ROUNDS]))
+    return runs
 
 
 def report_rounds(runs):
@@ -151,11 +162,7 @@ def bench_intake(workdir):
         headers = enrol_kiosks(port, kiosks)
         hymy_requests = kiosk_answers(kiosks, headers)
 
-        # The two take turns, a round each, so that both meet the machine's slow and fast moments alike.
-        runs = {"baseline": [], "hymy": []}
-        for r in range(ROUNDS):
-            runs["baseline"].append(load(base_port, base_requests[r::ROUNDS]))
-            runs["hymy"].append(load(port, hymy_requests[r::ROUNDS]))
+        runs = take_turns({"baseline": ([base_port], base_requests), "hymy": ([port], hymy_requests)})
     finally:
         for server in servers:
             server.terminate()
@@ -249,11 +256,8 @@ def bench_postgresql(workdir):
             wait_for_port(port)
         headers = enrol_kiosks(ports[0], kiosks)
         one, two = kiosk_answers(kiosks, headers, seed=1), kiosk_answers(kiosks, headers, seed=2)
-        runs = {"baseline": [], "hymy, 1 server": [], "hymy, 2 servers": []}
-        for r in range(ROUNDS):
-            runs["baseline"].append(load(base_port, base_requests[r::ROUNDS]))
-            runs["hymy, 1 server"].append(load(ports[0], one[r::ROUNDS]))
-            runs["hymy, 2 servers"].append(load(ports, two[r::ROUNDS]))
+        runs = take_turns({"baseline": ([base_port], base_requests), "hymy, 1 server": (ports[:1], one),
+                           "hymy, 2 servers": (ports, two)})
     finally:
         for server in servers:
             server.terminate()
