@@ -11,8 +11,11 @@ A week is a local ISO week in HYMY_TIMEZONE. The triggers cannot run zoneinfo, s
 and a trigger looks up the offset in force when the answer was given. When the configured zone
 is not the one counted in, the rollup is recounted from the answers (rebuild()).
 
-A large `hymy import` on SQLite is the one writer that sets the insert trigger aside: it counts
-its rows itself (Tally) and adds them to the rollup in the same transaction.
+A large `hymy import` is the one writer that sets the insert trigger aside: it counts its rows
+itself and adds them to the rollup in the same transaction. On SQLite it drops the trigger in its
+transaction and counts in Python (Tally); on PostgreSQL, where dropping a trigger would lock out
+every other writer, its transaction alone tells the trigger to skip its rows (count_by_writer),
+and it counts them in SQL before it commits (add_rows).
 
 The migration that made the rollup calls create_triggers() and rebuild(): change them with
 care, and never in a way that an older database could not take.
@@ -98,12 +101,20 @@ def _sqlite_triggers():
     ]
 
 
+# Set (SET LOCAL) in a PostgreSQL transaction that counts the rows it inserts itself (add_rows):
+# the insert trigger then skips that transaction's statements, and only those.
+COUNTED_BY_WRITER = "hymy.rollup_counted_by_writer"
+# What the rollup counts of an answer: add_rows() takes a table of these columns.
+COUNTED_COLUMNS = ("unit_id", "answered_at", "channel", "flags", "scale", "score", "reason")
+
+
 def _postgresql_triggers():
     def function(name, body):
         return (f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NULL; END $$")
 
+    skip = f"IF current_setting('{COUNTED_BY_WRITER}', true) = 'on' THEN RETURN NULL; END IF;"
     return [
-        function("response_week_insert", _pg_apply(new_rows="new_rows")),
+        function("response_week_insert", skip + " " + _pg_apply(new_rows="new_rows")),
         function("response_week_delete", _pg_apply(old_rows="old_rows")),
         function("response_week_update", _pg_apply(new_rows="new_rows", old_rows="old_rows")),
         "CREATE TRIGGER response_week_insert AFTER INSERT ON response REFERENCING NEW TABLE AS new_rows"
@@ -232,6 +243,23 @@ def set_trigger_aside(connection):
     if trigger is not None:
         connection.exec_driver_sql("DROP TRIGGER response_week_insert")
     return trigger
+
+
+def count_by_writer(connection):
+    """On PostgreSQL, tell the insert trigger to skip the rest of the caller's transaction; it calls add_rows().
+
+    The setting lasts until the transaction's commit or rollback and is seen by no other session.
+    """
+    connection.exec_driver_sql(f"SET LOCAL {COUNTED_BY_WRITER} = 'on'")
+
+
+def add_rows(connection, table):
+    """On PostgreSQL, add the answers in table (COUNTED_COLUMNS) to the rollup, as the insert trigger would.
+
+    The trigger's own statement, over the table instead of its statement's new rows. A writer that
+    holds a lock on response (any insert takes one) keeps rebuild() from changing the zone meanwhile.
+    """
+    connection.exec_driver_sql(_pg_apply(new_rows=table))
 
 
 @lru_cache(maxsize=8)

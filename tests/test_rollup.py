@@ -287,3 +287,38 @@ def test_an_import_that_began_before_the_rollup_changed_zone_leaves_the_counting
         assert interchange.import_csv(file, batch_size=20, bulk_rows=20) == (206, 0)
     assert len(calls) == 2
     assert stored() == expected() and sum(stored().values()) == 206
+
+
+def test_an_answer_another_writer_stores_while_an_import_runs_on_postgresql_counts_once(app, make_unit, tmp_path,
+                                                                                         monkeypatch):
+    """The import's transaction alone tells the insert trigger to skip its rows: everyone else's still count."""
+    if not TEST_DB_URL:
+        pytest.skip("on SQLite an import holds the one write lock: no other writer stores meanwhile")
+    unit = make_unit("Vastaanotto")
+    unit_id = unit.id
+    path = tmp_path / "in.csv"
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"])
+        for hours in range(0, 50 * 7, 7):
+            at = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=hours)
+            writer.writerow([new_id(), unit.code, "import", 1 + hours % 5, "smiley5", "", "", "", "fi",
+                             at.strftime("%Y-%m-%dT%H:%M:%SZ")])
+    original = rollup.add_rows
+    meanwhile = []
+
+    def another_writer_first(connection, table):
+        # The import has stored its rows and not yet committed or counted them.
+        with db.engine.connect() as other:
+            other.execute(Response.__table__.insert(), {
+                "id": new_id(), "unit_id": unit_id, "channel": "kiosk", "score": 2, "scale": "smiley5",
+                "answered_at": datetime(2026, 10, 5, 9, tzinfo=UTC), "received_at": utcnow(), "flags": ""})
+            other.commit()
+            meanwhile.append(other.execute(db.select(db.func.sum(ResponseWeek.n))).scalar())
+        original(connection, table)
+
+    monkeypatch.setattr(rollup, "add_rows", another_writer_first)
+    with path.open(newline="", encoding="utf-8") as file:
+        assert interchange.import_csv(file, batch_size=20) == (50, 0)
+    assert meanwhile == [1], "the other writer's answer was counted in its own transaction"
+    assert stored() == expected() and sum(stored().values()) == 51
