@@ -219,6 +219,17 @@ def kiosk_answers(kiosks, headers, seed=1):
     return answers
 
 
+def recreate_pg_databases(server_dsn, *names, drop_only=False):
+    """Drop the PostgreSQL databases and, unless drop_only, create them empty."""
+    import psycopg
+
+    with psycopg.connect(f"{server_dsn}/postgres", autocommit=True) as admin:
+        for database in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
+            if not drop_only:
+                admin.execute(f'CREATE DATABASE "{database}"')
+
+
 def bench_postgresql(workdir):
     """Answer intake on PostgreSQL: one Hymy server and two on the same database, against a psycopg baseline."""
     url = os.environ.get("BENCH_PG_URL")
@@ -232,11 +243,7 @@ def bench_postgresql(workdir):
     base_dsn = f"{server_dsn}/{name}_baseline"
 
     def recreate(*names, drop_only=False):
-        with psycopg.connect(f"{server_dsn}/postgres", autocommit=True) as admin:
-            for database in names:
-                admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
-                if not drop_only:
-                    admin.execute(f'CREATE DATABASE "{database}"')
+        recreate_pg_databases(server_dsn, *names, drop_only=drop_only)
 
     print(f"\nPostgreSQL answer intake: {REQUESTS} POSTs (and a tenth as many replays) to one Hymy server, then"
           f" {REQUESTS} to two on the same database (each client keeps to one), {CONCURRENCY} clients, waitress with"
@@ -510,6 +517,42 @@ def bench_io(workdir, db_path):
     print(f"          baseline {ROWS / base_import_s:,.0f} rows/s; ratio {base_import_s / import_s:.2f},"
           f" less the start-up {base_import_s / (import_s - start_s):.2f} (goal >= 50,000 rows/s)")
     print(f"          raw executemany into Hymy's own table and indexes: {ROWS / schema_import_s:,.0f} rows/s")
+    bench_postgresql_import(out, empty, header)
+
+
+def bench_postgresql_import(path, empty, header):
+    """The same file imported on PostgreSQL (BENCH_PG_URL), against COPY of it into a table with a primary key alone."""
+    url = os.environ.get("BENCH_PG_URL")
+    if not url:
+        return
+    import psycopg
+
+    server_dsn, name = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)
+    hymy_name, base_name = f"{name}_import", f"{name}_import_baseline"
+    recreate_pg_databases(server_dsn, hymy_name, base_name)
+    env = {**hymy_env(path.parent / "unused.sqlite3"), "HYMY_DATABASE_URL": f"{url.rsplit('/', 1)[0]}/{hymy_name}"}
+    hymy(env, "db", "upgrade")
+    with psycopg.connect(f"{server_dsn}/{hymy_name}", autocommit=True) as hymy_db:
+        hymy_db.cursor().executemany(
+            "INSERT INTO unit (code, names, questions, scale, default_lang, reasons_positive, reasons_negative,"
+            " reason_labels, repeat_window_s, segment_questions, created_at) VALUES (%s, %s, '{}', 'smiley5', 'fi',"
+            " '[\"staff_attitude\"]', '[\"waiting_time\"]', '{}', 5, '[]', now())",
+            [(f"bench{n:05d}", json.dumps({"fi": f"Yksikkö {n}"})) for n in range(UNITS)])
+    start_s, _, _ = run_hymy_measured(env, "import", str(empty))
+    import_s, stored, _ = run_hymy_measured(env, "import", str(path))
+    with psycopg.connect(f"{server_dsn}/{base_name}") as base:
+        base.execute(f"CREATE TABLE r (id text PRIMARY KEY, {', '.join(f'c{i} text' for i in range(1, len(header)))})")
+        start = time.perf_counter()
+        with open(path, "rb") as file, base.cursor().copy("COPY r FROM STDIN (FORMAT csv, HEADER)") as copy:
+            while data := file.read(1 << 20):
+                copy.write(data)
+        base.commit()
+        base_s = time.perf_counter() - start
+    recreate_pg_databases(server_dsn, hymy_name, base_name, drop_only=True)
+    print(f"  import on PostgreSQL {int(stored) / import_s:,.0f} rows/s, {int(stored) / (import_s - start_s):,.0f}"
+          f" rows/s less the start-up ({start_s:.1f} s); {stored} stored")
+    print(f"          baseline: COPY of the file into a table with a primary key alone, {ROWS / base_s:,.0f} rows/s;"
+          f" ratio {base_s / import_s:.2f}")
 
 
 def bench_weight(workdir):
