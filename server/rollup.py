@@ -246,20 +246,26 @@ def set_trigger_aside(connection):
 
 
 def count_by_writer(connection):
-    """On PostgreSQL, tell the insert trigger to skip the rest of the caller's transaction; it calls add_rows().
+    """On PostgreSQL, tell the insert trigger to skip the rest of the caller's transaction, which calls add_rows().
 
     The setting lasts until the transaction's commit or rollback and is seen by no other session.
+    A trigger older than the setting (a database not yet upgraded) would not skip: it is told
+    nothing then, and goes on counting.
     """
-    connection.exec_driver_sql(f"SET LOCAL {COUNTED_BY_WRITER} = 'on'")
+    source = connection.exec_driver_sql("SELECT prosrc FROM pg_proc WHERE proname = 'response_week_insert'").scalar()
+    if source is not None and COUNTED_BY_WRITER in source:
+        connection.exec_driver_sql(f"SET LOCAL {COUNTED_BY_WRITER} = 'on'")
 
 
 def add_rows(connection, table):
     """On PostgreSQL, add the answers in table (COUNTED_COLUMNS) to the rollup, as the insert trigger would.
 
-    The trigger's own statement, over the table instead of its statement's new rows. A writer that
-    holds a lock on response (any insert takes one) keeps rebuild() from changing the zone meanwhile.
+    Only if count_by_writer() set the trigger aside in this transaction. The trigger's own
+    statement, over the table instead of its statement's new rows. A writer that holds a lock on
+    response (any insert takes one) keeps rebuild() from changing the zone meanwhile.
     """
-    connection.exec_driver_sql(_pg_apply(new_rows=table))
+    if connection.exec_driver_sql(f"SELECT current_setting('{COUNTED_BY_WRITER}', true)").scalar() == "on":
+        connection.exec_driver_sql(_pg_apply(new_rows=table))
 
 
 @lru_cache(maxsize=8)

@@ -322,3 +322,29 @@ def test_an_answer_another_writer_stores_while_an_import_runs_on_postgresql_coun
         assert interchange.import_csv(file, batch_size=20) == (50, 0)
     assert meanwhile == [1], "the other writer's answer was counted in its own transaction"
     assert stored() == expected() and sum(stored().values()) == 51
+
+
+def test_an_import_into_a_database_whose_trigger_predates_the_import_setting_still_counts_once(app, make_unit,
+                                                                                                tmp_path):
+    """New code on a database not yet upgraded: its trigger counts, and the import does not count again."""
+    if not TEST_DB_URL:
+        pytest.skip("the trigger takes the import's setting on PostgreSQL only")
+    unit = make_unit("Vastaanotto")
+    path = tmp_path / "in.csv"
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"])
+        for hours in range(0, 30 * 7, 7):
+            at = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=hours)
+            writer.writerow([new_id(), unit.code, "import", 3, "smiley5", "", "", "", "fi", at.strftime("%Y-%m-%dT%H:%M:%SZ")])
+    older = ("CREATE OR REPLACE FUNCTION response_week_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+             f"{rollup._pg_apply(new_rows='new_rows')} RETURN NULL; END $$")
+    db.session.connection().exec_driver_sql(older)
+    db.session.commit()
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            assert interchange.import_csv(file, batch_size=8) == (30, 0)
+        assert stored() == expected() and sum(stored().values()) == 30
+    finally:
+        rollup.replace_functions(db.session.connection())
+        db.session.commit()
