@@ -36,6 +36,7 @@ TRICKY_COMMENTS = [
     "'just an apostrophe",
     "comma, \"quotes\" and\na newline",
     "Windows line\r\nbreak",
+    "a\ttab, a back\\slash and \\N",  # what PostgreSQL's COPY text escapes, and its NULL
     "Hyvä palvelu, kiitos! Åbo Akademi, ÄÖÅ äöå ß – “lainaus”",
 ]
 
