@@ -43,6 +43,18 @@ def add(unit, at, score=5, **fields):
     db.session.commit()
 
 
+def hourly_import_file(path, unit, hours, score=lambda hour: 3):
+    """Write an import file of the unit's answers, one at each of the hours after 1 October 2026 (UTC)."""
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"])
+        for hour in hours:
+            at = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=hour)
+            writer.writerow([new_id(), unit.code, "import", score(hour), "smiley5", "", "", "", "fi",
+                             at.strftime("%Y-%m-%dT%H:%M:%SZ")])
+    return path
+
+
 def local(text, tz_name=HELSINKI):
     return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(tz_name))
 
@@ -270,13 +282,8 @@ def test_an_import_that_began_before_the_rollup_changed_zone_leaves_the_counting
     if TEST_DB_URL:
         pytest.skip("the trigger is set aside on SQLite only")
     unit = make_unit("Vastaanotto")
-    path = tmp_path / "in.csv"
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"])
-        for hours in range(0, 60 * 24, 7):  # across Sunday-Monday midnights, in Helsinki and in New York
-            at = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=hours)
-            writer.writerow([new_id(), unit.code, "import", 3, "smiley5", "", "", "", "fi", at.strftime("%Y-%m-%dT%H:%M:%SZ")])
+    # Across Sunday-Monday midnights, in Helsinki and in New York.
+    path = hourly_import_file(tmp_path / "in.csv", unit, range(0, 60 * 24, 7))
     # The import read the zone just before another process recounted the rollup in Helsinki's.
     new_york = rollup.Tally([(start, minutes) for start, minutes in rollup.zone_offsets("America/New_York")])
     original = rollup.Tally.of
@@ -296,14 +303,7 @@ def test_an_answer_another_writer_stores_while_an_import_runs_on_postgresql_coun
         pytest.skip("on SQLite an import holds the one write lock: no other writer stores meanwhile")
     unit = make_unit("Vastaanotto")
     unit_id = unit.id
-    path = tmp_path / "in.csv"
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"])
-        for hours in range(0, 50 * 7, 7):
-            at = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=hours)
-            writer.writerow([new_id(), unit.code, "import", 1 + hours % 5, "smiley5", "", "", "", "fi",
-                             at.strftime("%Y-%m-%dT%H:%M:%SZ")])
+    path = hourly_import_file(tmp_path / "in.csv", unit, range(0, 50 * 7, 7), score=lambda hour: 1 + hour % 5)
     original = rollup.add_rows
     meanwhile = []
 
@@ -330,13 +330,7 @@ def test_an_import_into_a_database_whose_trigger_predates_the_import_setting_sti
     if not TEST_DB_URL:
         pytest.skip("the trigger takes the import's setting on PostgreSQL only")
     unit = make_unit("Vastaanotto")
-    path = tmp_path / "in.csv"
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["id", "unit", "channel", "score", "scale", "reason", "comment", "segment", "lang", "answered_at"])
-        for hours in range(0, 30 * 7, 7):
-            at = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=hours)
-            writer.writerow([new_id(), unit.code, "import", 3, "smiley5", "", "", "", "fi", at.strftime("%Y-%m-%dT%H:%M:%SZ")])
+    path = hourly_import_file(tmp_path / "in.csv", unit, range(0, 30 * 7, 7))
     older = ("CREATE OR REPLACE FUNCTION response_week_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
              f"{rollup._pg_apply(new_rows='new_rows')} RETURN NULL; END $$")
     db.session.connection().exec_driver_sql(older)
