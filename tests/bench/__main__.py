@@ -6,8 +6,9 @@ Sizes: BENCH_REQUESTS (intake, default 3000, sent in BENCH_ROUNDS rounds, defaul
 with the baseline's), BENCH_ROWS (dashboard/io, default 1,000,000),
 BENCH_UNITS (default 500). BENCH_DB=path keeps the dashboard's seeded database there and, when
 it exists, measures it again without seeding (10 million answers take about 12 minutes to seed).
-BENCH_PG_URL=postgresql+psycopg://user:password@host/name adds answer intake on PostgreSQL: the
-bench drops and creates the databases name and name_baseline (the role needs CREATEDB).
+BENCH_PG_URL=postgresql+psycopg://user:password@host/name adds answer intake and the import on
+PostgreSQL: the bench drops and creates the databases name, name_baseline, name_import and
+name_import_baseline (the role needs CREATEDB).
 """
 
 import csv
@@ -219,6 +220,11 @@ def kiosk_answers(kiosks, headers, seed=1):
     return answers
 
 
+def pg_server_and_name(url):
+    """Split BENCH_PG_URL into psycopg's address of the server (no database) and the database's name."""
+    return url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)
+
+
 def recreate_pg_databases(server_dsn, *names, drop_only=False):
     """Drop the PostgreSQL databases and, unless drop_only, create them empty."""
     import psycopg
@@ -238,17 +244,12 @@ def bench_postgresql(workdir):
         return
     import psycopg
 
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    server_dsn, name = dsn.rsplit("/", 1)
-    base_dsn = f"{server_dsn}/{name}_baseline"
-
-    def recreate(*names, drop_only=False):
-        recreate_pg_databases(server_dsn, *names, drop_only=drop_only)
-
+    server_dsn, name = pg_server_and_name(url)
+    dsn, base_dsn = f"{server_dsn}/{name}", f"{server_dsn}/{name}_baseline"
     print(f"\nPostgreSQL answer intake: {REQUESTS} POSTs (and a tenth as many replays) to one Hymy server, then"
           f" {REQUESTS} to two on the same database (each client keeps to one), {CONCURRENCY} clients, waitress with"
           f" {THREADS} threads a server, in {ROUNDS} rounds taking turns with the baseline")
-    recreate(name, f"{name}_baseline")
+    recreate_pg_databases(server_dsn, name, f"{name}_baseline")
     env = {**hymy_env(workdir / "unused.sqlite3"), "HYMY_DATABASE_URL": url}
     servers = []
     try:
@@ -273,7 +274,7 @@ def bench_postgresql(workdir):
     with psycopg.connect(base_dsn) as base, psycopg.connect(dsn) as hymy_db:
         stored_base = base.execute("SELECT count(*) FROM r").fetchone()[0]
         stored, distinct = hymy_db.execute("SELECT count(*), count(DISTINCT id) FROM response").fetchone()
-    recreate(name, f"{name}_baseline", drop_only=True)
+    recreate_pg_databases(server_dsn, name, f"{name}_baseline", drop_only=True)
     print(f"  stored: baseline {stored_base}/{REQUESTS}, hymy {stored} rows of {distinct} distinct ids/{2 * REQUESTS}"
           f" ({2 * (REQUESTS // 10)} replays)")
     print(f"  ratio hymy (1 server)/baseline: {rates['hymy, 1 server'] / rates['baseline']:.2f};"
@@ -527,7 +528,7 @@ def bench_postgresql_import(path, empty, header):
         return
     import psycopg
 
-    server_dsn, name = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)
+    server_dsn, name = pg_server_and_name(url)
     hymy_name, base_name = f"{name}_import", f"{name}_import_baseline"
     recreate_pg_databases(server_dsn, hymy_name, base_name)
     env = {**hymy_env(path.parent / "unused.sqlite3"), "HYMY_DATABASE_URL": f"{url.rsplit('/', 1)[0]}/{hymy_name}"}
