@@ -337,8 +337,6 @@ SAME_FIELDS = IMPORT_COLUMNS[SAME]
 # A large import sets the secondary indexes and the rollup's insert trigger aside (on SQLite) from this
 # many stored rows on.
 BULK_ROWS = 10_000
-# On PostgreSQL, the rows an import has stored, for the rollup to count at its end (_copy_writer).
-STORED_ROWS = "hymy_import_stored"
 # The years an imported answer may fall in: those whose local weeks the rollup knows (rollup_zone).
 FIRST_YEAR, LAST_YEAR = 1970, 2099
 # A file this large is read in a process of its own (about 10,000 rows; see _read_ahead).
@@ -380,16 +378,22 @@ def import_csv(stream, batch_size=5000, bulk_rows=BULK_ROWS, read_ahead=False):
         raise ImportError_(f"line 1: the header lacks the column {missing[0]!r}")
     units = {code: (id_, scale) for code, id_, scale in db.session.execute(db.select(Unit.code, Unit.id, Unit.scale))}
     connection = db.session.connection()
-    # On SQLite, what the rollup holds already: the rows the trigger counted, and the rows skipped
-    # as stored before. The reading counts every row it reads; the difference is what a bulk
-    # import adds to the rollup itself.
-    held = rollup.Tally.of(connection) if connection.dialect.name == "sqlite" else None
-    read = _Batches(_records(reader, header, units, _ToDatabase.of(connection.dialect)), batch_size,
-                    held.empty() if held is not None else None)
+    on_sqlite = connection.dialect.name == "sqlite"
+    if not on_sqlite:
+        # The lock every insert takes, taken before the rollup's zone is read below: the zone then
+        # cannot change until the import commits (rollup.rebuild).
+        connection.exec_driver_sql("LOCK TABLE response IN ROW EXCLUSIVE MODE")
+    # What the rollup holds of the import's rows already: on SQLite the rows the trigger counted
+    # before a bulk import set it aside, and on both the rows skipped as stored before. The reading
+    # counts every row it reads; the difference is what the import adds to the rollup itself.
+    held = rollup.Tally.of(connection)
+    read = _Batches(_records(reader, header, units, _ToDatabase.of(connection.dialect)), batch_size, held.empty())
     store = _batch_writer(connection)
     imported = Imported(0, 0)
     stored_before = None
-    bulk = counting = False
+    bulk = False
+    # On PostgreSQL the import counts its rows from the start, once the trigger skips its transaction.
+    counting = not on_sqlite and rollup.count_by_writer(connection)
     rebuild = []
     try:
         with _large_cache(connection), _no_cycle_collection(), \
@@ -397,7 +401,7 @@ def import_csv(stream, batch_size=5000, bulk_rows=BULK_ROWS, read_ahead=False):
             for batch in batches:
                 stored, duplicates = store(batch, held if counting else None)
                 imported = Imported(imported.stored + stored, imported.duplicates + duplicates)
-                if held is not None and not bulk:
+                if on_sqlite and not bulk:
                     held.count(map(ROLLUP_FIELDS, batch.rows))
                     if imported.stored >= bulk_rows:
                         if stored_before is None:  # counted once, when the import first proves large
@@ -413,8 +417,6 @@ def import_csv(stream, batch_size=5000, bulk_rows=BULK_ROWS, read_ahead=False):
             if counting:
                 read.tally.subtract(held)
                 read.tally.store(connection)
-            if connection.dialect.name == "postgresql":
-                rollup.add_rows(connection, STORED_ROWS)  # set aside from the trigger (_copy_writer)
             for statement in rebuild:
                 connection.exec_driver_sql(statement)
         db.session.commit()
@@ -528,10 +530,9 @@ class _ToDatabase(NamedTuple):
     @classmethod
     def of(cls, dialect):
         segment = Response.__table__.c.segment.type.dialect_impl(dialect).bind_processor(dialect)
-        now = utcnow().replace(tzinfo=None)
-        if dialect.name == "sqlite":
-            return cls(_sqlite_time, segment, _sqlite_text(now), "")
-        return cls(_naive_utc, segment, now, None)
+        # Times as SQLite stores them: PostgreSQL takes the same text, and the rollup's tally reads it.
+        received_at = _time_text(utcnow().replace(tzinfo=None))
+        return cls(_answered_at_text, segment, received_at, "" if dialect.name == "sqlite" else None)
 
 
 # What the rollup counts of a row: unit_id, answered_at, channel, flags, scale, score, reason.
@@ -540,7 +541,7 @@ ROLLUP_FIELDS = itemgetter(*(IMPORT_COLUMNS.index(name) for name in (
 
 
 class _Batches:
-    """An import's rows, in batches, and the rollup's tally of every row of them (on SQLite)."""
+    """An import's rows, in batches, and the rollup's tally of every row of them."""
 
     def __init__(self, rows, size, tally):
         self.rows, self.size, self.tally = rows, size, tally  # rows: (line number, row) pairs
@@ -668,23 +669,19 @@ def _copy_writer(connection):
 
     A row at a time, each insert was a statement of its own, and so was each run of the rollup's
     statement trigger (server/rollup.py): about 9,000 rows a second. Here a batch is one
-    statement; ids already stored are skipped as on SQLite. The rows it stored are kept aside in
-    STORED_ROWS, and the rollup counts them all once, before the commit (import_csv): counted
-    batch by batch, a batch of 5,000 rows in time order updated about 3,900 of the rollup's rows,
-    which took longer than storing the batch. The temporary tables live in the import's
-    transaction: its commit or rollback drops them, and the trigger's setting with them.
+    statement; ids already stored are skipped as on SQLite, and counted in the tally skipped.
+    The rollup counts the import's rows from its tally, once, before the commit (import_csv):
+    counted batch by batch, a batch of 5,000 rows in time order updated about 3,900 of the
+    rollup's rows, which took longer than storing the batch. The temporary table lives in the
+    import's transaction: its commit or rollback drops it.
     """
     from psycopg.errors import UniqueViolation  # psycopg is installed only for PostgreSQL
 
-    columns, counted = ", ".join(IMPORT_COLUMNS), ", ".join(rollup.COUNTED_COLUMNS)
+    columns = ", ".join(IMPORT_COLUMNS)
     connection.exec_driver_sql(
         f"CREATE TEMPORARY TABLE hymy_import ON COMMIT DROP AS SELECT {columns} FROM response WITH NO DATA")
-    connection.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {STORED_ROWS} ON COMMIT DROP AS SELECT {counted} FROM response WITH NO DATA")
-    rollup.count_by_writer(connection)
-    insert = (f"WITH stored AS (INSERT INTO response ({columns}) SELECT {columns} FROM hymy_import{{}}"
-              f" RETURNING {counted}) INSERT INTO {STORED_ROWS} SELECT {counted} FROM stored")
-    plain, skipping = insert.format(""), insert.format(" ON CONFLICT (id) DO NOTHING")
+    plain = f"INSERT INTO response ({columns}) SELECT {columns} FROM hymy_import"
+    skipping = f"{plain} ON CONFLICT (id) DO NOTHING RETURNING id"
     driver = connection.connection.driver_connection  # psycopg's, in the session's transaction
     # A plain insert took 60 % of the time of one that skips stored ids: each batch is tried plain
     # first, behind a savepoint, until one holds an id stored already (a file imported again, in
@@ -693,22 +690,25 @@ def _copy_writer(connection):
     none_stored = [True]
 
     def store(batch, skipped=None):
+        new = None
         with driver.cursor() as cursor:
             with cursor.copy(f"COPY hymy_import ({columns}) FROM STDIN") as copy:
                 for row in batch.rows:
                     copy.write_row(row)
-            stored = None
             if none_stored[0]:
                 try:
                     with driver.transaction():  # a savepoint in the import's transaction
                         stored = cursor.execute(plain).rowcount
                 except UniqueViolation:
                     none_stored[0] = False
-            if stored is None:
-                stored = cursor.execute(skipping).rowcount
+            if not none_stored[0]:
+                new = {id_ for (id_,) in cursor.execute(skipping)}
+                stored = len(new)
             cursor.execute("TRUNCATE hymy_import")
         if stored != len(batch.rows):
             _check_skipped(connection, batch)
+            if skipped is not None:
+                skipped.count(ROLLUP_FIELDS(row) for row in batch.rows if row[0] not in new)
         return stored, batch.duplicates + len(batch.rows) - stored
 
     return store
@@ -796,7 +796,7 @@ def _import_record(cells, units, has_nul, to_db):
             answered_at, kind or null, flags, to_db.received_at)
 
 
-def _sqlite_text(moment):
+def _time_text(moment):
     """SQLAlchemy's own format for a UTC column on SQLite (zero-padded, always microseconds).
 
     Written by the C isoformat instead of a Python format string: a test holds them equal.
@@ -804,15 +804,15 @@ def _sqlite_text(moment):
     return moment.isoformat(" ", "microseconds")
 
 
-def _sqlite_time(text):
-    """Check an answered_at cell; return the time as SQLite stores it."""
+def _answered_at_text(text):
+    """Check an answered_at cell; return the time as SQLite stores it (naive UTC, always microseconds)."""
     moment = _naive_utc(text)
     if (len(text) == 27 and text[26] == "Z" and text[4] == text[7] == "-" and text[10] == "T"
             and text[13] == text[16] == ":" and text[19] == "."):
         # The usual "YYYY-MM-DDTHH:MM:SS.ffffffZ", just parsed as that: its text is the stored
         # form already, three times faster than formatting the time again.
         return text[:10] + " " + text[11:26]
-    return _sqlite_text(moment)
+    return _time_text(moment)
 
 
 def _naive_utc(text):

@@ -11,11 +11,11 @@ A week is a local ISO week in HYMY_TIMEZONE. The triggers cannot run zoneinfo, s
 and a trigger looks up the offset in force when the answer was given. When the configured zone
 is not the one counted in, the rollup is recounted from the answers (rebuild()).
 
-A large `hymy import` is the one writer that sets the insert trigger aside: it counts its rows
-itself and adds them to the rollup in the same transaction. On SQLite it drops the trigger in its
-transaction and counts in Python (Tally); on PostgreSQL, where dropping a trigger would lock out
-every other writer, its transaction alone tells the trigger to skip its rows (count_by_writer),
-and it counts them in SQL before it commits (add_rows).
+`hymy import` is the one writer that sets the insert trigger aside: it counts its rows itself,
+in Python (Tally), and adds them to the rollup in the same transaction. On SQLite a large import
+drops the trigger in its transaction; on PostgreSQL, where dropping a trigger would lock out
+every other writer, every import's transaction alone tells the trigger to skip its rows
+(count_by_writer).
 
 The migration that made the rollup calls create_triggers() and rebuild(): change them with
 care, and never in a way that an older database could not take.
@@ -101,11 +101,9 @@ def _sqlite_triggers():
     ]
 
 
-# Set (SET LOCAL) in a PostgreSQL transaction that counts the rows it inserts itself (add_rows):
+# Set (SET LOCAL) in a PostgreSQL transaction that counts the rows it inserts itself (a Tally):
 # the insert trigger then skips that transaction's statements, and only those.
 COUNTED_BY_WRITER = "hymy.rollup_counted_by_writer"
-# What the rollup counts of an answer: add_rows() takes a table of these columns.
-COUNTED_COLUMNS = ("unit_id", "answered_at", "channel", "flags", "scale", "score", "reason")
 
 
 def _postgresql_triggers():
@@ -159,7 +157,7 @@ MONDAYS_REMEMBERED = 86_400
 
 
 class Tally:
-    """The rollup's counts of answers a bulk insert stores on SQLite with the insert trigger set aside.
+    """The rollup's counts of answers a bulk insert stores with the insert trigger set aside (an import).
 
     It counts as the trigger does: a scored answer, in the local ISO week of its time under the
     offsets rollup_zone holds (the zone the rollup is counted in), by unit, channel, whether it
@@ -223,11 +221,22 @@ class Tally:
 
     def store(self, connection):
         """Add the counts to the rollup (without committing)."""
-        marks = ", ".join(["?"] * (len(KEY) + 1))
+        rows = [(*key, n) for key, n in self.counts.items() if n]
+        if connection.dialect.name == "sqlite":
+            marks = ", ".join(["?"] * (len(KEY) + 1))
+            connection.exec_driver_sql(
+                f"INSERT INTO response_week ({_KEY}, n) VALUES ({marks})"
+                f" ON CONFLICT ({_KEY}) DO UPDATE SET n = n + excluded.n", rows)
+            return
+        # On PostgreSQL by COPY, then in one statement in the keys' order, as the triggers lock
+        # the rollup's rows (_PG_APPLY). The temporary table goes with the transaction.
         connection.exec_driver_sql(
-            f"INSERT INTO response_week ({_KEY}, n) VALUES ({marks})"
-            f" ON CONFLICT ({_KEY}) DO UPDATE SET n = n + excluded.n",
-            [(*key, n) for key, n in self.counts.items() if n])
+            f"CREATE TEMPORARY TABLE hymy_tally ON COMMIT DROP AS SELECT {_KEY}, n FROM response_week WITH NO DATA")
+        with connection.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f"COPY hymy_tally ({_KEY}, n) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(_PG_APPLY.format(changes=f"SELECT {_KEY}, n FROM hymy_tally"))
 
 
 def set_trigger_aside(connection):
@@ -246,26 +255,18 @@ def set_trigger_aside(connection):
 
 
 def count_by_writer(connection):
-    """On PostgreSQL, tell the insert trigger to skip the rest of the caller's transaction, which calls add_rows().
+    """On PostgreSQL, tell the insert trigger to skip the rest of the caller's transaction; return whether it will.
 
-    The setting lasts until the transaction's commit or rollback and is seen by no other session.
-    A trigger older than the setting (a database not yet upgraded) would not skip: it is told
-    nothing then, and goes on counting.
+    The caller then counts what it inserts itself (Tally.store). The setting lasts until the
+    transaction's commit or rollback and is seen by no other session. A trigger older than the
+    setting (a database not yet upgraded) would not skip: it is told nothing then, goes on
+    counting, and this returns False.
     """
     source = connection.exec_driver_sql("SELECT prosrc FROM pg_proc WHERE proname = 'response_week_insert'").scalar()
-    if source is not None and COUNTED_BY_WRITER in source:
-        connection.exec_driver_sql(f"SET LOCAL {COUNTED_BY_WRITER} = 'on'")
-
-
-def add_rows(connection, table):
-    """On PostgreSQL, add the answers in table (COUNTED_COLUMNS) to the rollup, as the insert trigger would.
-
-    Only if count_by_writer() set the trigger aside in this transaction. The trigger's own
-    statement, over the table instead of its statement's new rows. A writer that holds a lock on
-    response (any insert takes one) keeps rebuild() from changing the zone meanwhile.
-    """
-    if connection.exec_driver_sql(f"SELECT current_setting('{COUNTED_BY_WRITER}', true)").scalar() == "on":
-        connection.exec_driver_sql(_pg_apply(new_rows=table))
+    if source is None or COUNTED_BY_WRITER not in source:
+        return False
+    connection.exec_driver_sql(f"SET LOCAL {COUNTED_BY_WRITER} = 'on'")
+    return True
 
 
 @lru_cache(maxsize=8)

@@ -553,7 +553,7 @@ def test_an_imported_time_is_stored_in_the_text_sqlalchemy_writes(moment, form):
     naive_utc = moment - (timedelta(hours=3) if form.endswith("+03:00") else timedelta(0))
     if "%f" not in form:
         naive_utc = naive_utc.replace(microsecond=0)
-    assert interchange._sqlite_time(written) == sqlalchemy_text(naive_utc)
+    assert interchange._answered_at_text(written) == sqlalchemy_text(naive_utc)
 
 
 READ_AHEAD_IMPORT = """

@@ -304,10 +304,10 @@ def test_an_answer_another_writer_stores_while_an_import_runs_on_postgresql_coun
     unit = make_unit("Vastaanotto")
     unit_id = unit.id
     path = hourly_import_file(tmp_path / "in.csv", unit, range(0, 50 * 7, 7), score=lambda hour: 1 + hour % 5)
-    original = rollup.add_rows
+    original = rollup.Tally.store
     meanwhile = []
 
-    def another_writer_first(connection, table):
+    def another_writer_first(tally, connection):
         # The import has stored its rows and not yet committed or counted them.
         with db.engine.connect() as other:
             other.execute(Response.__table__.insert(), {
@@ -315,13 +315,45 @@ def test_an_answer_another_writer_stores_while_an_import_runs_on_postgresql_coun
                 "answered_at": datetime(2026, 10, 5, 9, tzinfo=UTC), "received_at": utcnow(), "flags": ""})
             other.commit()
             meanwhile.append(other.execute(db.select(db.func.sum(ResponseWeek.n))).scalar())
-        original(connection, table)
+        original(tally, connection)
 
-    monkeypatch.setattr(rollup, "add_rows", another_writer_first)
+    monkeypatch.setattr(rollup.Tally, "store", another_writer_first)
     with path.open(newline="", encoding="utf-8") as file:
         assert interchange.import_csv(file, batch_size=20) == (50, 0)
     assert meanwhile == [1], "the other writer's answer was counted in its own transaction"
     assert stored() == expected() and sum(stored().values()) == 51
+
+
+def test_a_recount_in_another_zone_waits_for_a_postgresql_import_that_read_the_zone_before(
+        app, make_unit, tmp_path, monkeypatch):
+    """The import counts its rows in the zone it read at its start: a recount must not change the zone meanwhile."""
+    if not TEST_DB_URL:
+        pytest.skip("on SQLite the import holds the one write lock from its first row, the recount's too")
+    unit = make_unit("Vastaanotto")
+    # Across Sunday-Monday midnights, in Helsinki and in New York.
+    path = hourly_import_file(tmp_path / "in.csv", unit, range(0, 60 * 24, 7))
+    engine, original = db.engine, rollup.Tally.of
+    recounts = []
+
+    def recount_in_new_york():
+        with engine.connect() as other:
+            rollup.rebuild(other, "America/New_York")
+            other.commit()
+
+    def read_the_zone_then_recount(cls, connection):
+        tally = original(connection)
+        if not recounts:  # the import has just read the zone
+            recounts.append(threading.Thread(target=recount_in_new_york))
+            recounts[0].start()
+            recounts[0].join(timeout=2)  # done by then, unless the import holds it back
+        return tally
+
+    monkeypatch.setattr(rollup.Tally, "of", classmethod(read_the_zone_then_recount))
+    with path.open(newline="", encoding="utf-8") as file:
+        assert interchange.import_csv(file, batch_size=20) == (206, 0)
+    recounts[0].join(timeout=30)
+    assert not recounts[0].is_alive()
+    assert stored() == expected("America/New_York") and sum(stored().values()) == 206
 
 
 def test_an_import_into_a_database_whose_trigger_predates_the_import_setting_still_counts_once(app, make_unit,

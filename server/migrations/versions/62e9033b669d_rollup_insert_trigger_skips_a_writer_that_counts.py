@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade():
-    # hymy import on PostgreSQL counts its rows into the rollup once, at its end (rollup.add_rows),
+    # hymy import on PostgreSQL counts its rows into the rollup once, at its end (rollup.Tally),
     # instead of the trigger counting each batch. Nothing to do on SQLite, where it drops the
     # trigger in its own transaction.
     rollup.replace_functions(op.get_bind())
