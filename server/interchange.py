@@ -799,7 +799,8 @@ def _import_record(cells, units, has_nul, to_db):
 def _time_text(moment):
     """SQLAlchemy's own format for a UTC column on SQLite (zero-padded, always microseconds).
 
-    Written by the C isoformat instead of a Python format string: a test holds them equal.
+    Written by the C isoformat instead of a Python format string: a test holds them equal. An
+    import gives PostgreSQL the same text, which its timestamp columns read as written.
     """
     return moment.isoformat(" ", "microseconds")
 
